@@ -1,0 +1,20 @@
+/// @file
+/// @brief Compiler and platform configuration: host/device annotations and feature detection.
+#pragma once
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+/// Marks a function callable from host and device code (expands to `__host__ __device__` under nvcc).
+#define DEQ_HOST_DEVICE __host__ __device__
+/// Defined to 1 when the translation unit is compiled by a CUDA compiler.
+#define DEQ_CUDA_COMPILER 1
+#else
+#define DEQ_HOST_DEVICE
+#define DEQ_CUDA_COMPILER 0
+#endif
+
+#if defined(__CUDA_ARCH__)
+/// Defined to 1 in the device pass of a CUDA compilation.
+#define DEQ_DEVICE_PASS 1
+#else
+#define DEQ_DEVICE_PASS 0
+#endif

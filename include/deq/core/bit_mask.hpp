@@ -1,0 +1,204 @@
+/// @file
+/// @brief `deq::bit_mask`: the element-wise attention mask, one bit per (batch, head, query, key).
+///
+/// This is the interchange format between mask generators (static patterns, Sanger's predictor
+/// threshold, DEQ's refinement rules) and attention kernels. Rows are packed into 64-bit words,
+/// least significant bit first. A batch or head extent of 1 broadcasts over that dimension, so a
+/// static pattern shared by all heads and sequences is stored once.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+#include "../config.hpp"
+#include "error.hpp"
+#include "tensor.hpp"
+
+namespace deq {
+
+/// Number of mask bits per storage word.
+inline constexpr index_t mask_word_bits = 64;
+
+/// Non-owning view of a bit mask; trivially copyable and usable inside kernels.
+/// @tparam Word `std::uint64_t` for a mutable view or `std::uint64_t const` for a read-only one.
+template <class Word>
+class basic_bit_mask_view {
+public:
+    /// An empty view.
+    constexpr basic_bit_mask_view() = default;
+    /// A view of packed words.
+    /// @param words   Packed rows, `words_per_row()` words each, rows ordered (batch, head, row).
+    /// @param batch   Batch extent (1 broadcasts over the batch).
+    /// @param heads   Head extent (1 broadcasts over heads).
+    /// @param rows    Number of query rows.
+    /// @param cols    Number of key columns.
+    constexpr basic_bit_mask_view(Word* words, index_t batch, index_t heads, index_t rows, index_t cols)
+        : words_(words), batch_(batch), heads_(heads), rows_(rows), cols_(cols),
+          words_per_row_((cols + mask_word_bits - 1) / mask_word_bits) {}
+
+    /// Conversion of a mutable view to a read-only one.
+    template <class W>
+        requires(std::is_same_v<W const, Word> && !std::is_same_v<W, Word>)
+    constexpr basic_bit_mask_view(basic_bit_mask_view<W> const& other)
+        : basic_bit_mask_view(other.words(), other.batch(), other.heads(), other.rows(), other.cols()) {}
+
+    /// Batch extent (1 means broadcast).
+    DEQ_HOST_DEVICE constexpr index_t batch() const { return batch_; }
+    /// Head extent (1 means broadcast).
+    DEQ_HOST_DEVICE constexpr index_t heads() const { return heads_; }
+    /// Number of query rows.
+    DEQ_HOST_DEVICE constexpr index_t rows() const { return rows_; }
+    /// Number of key columns.
+    DEQ_HOST_DEVICE constexpr index_t cols() const { return cols_; }
+    /// Storage words per row.
+    DEQ_HOST_DEVICE constexpr index_t words_per_row() const { return words_per_row_; }
+    /// Pointer to the packed storage.
+    DEQ_HOST_DEVICE constexpr Word* words() const { return words_; }
+    /// True when the view is empty (no storage).
+    DEQ_HOST_DEVICE constexpr bool empty() const { return words_ == nullptr; }
+
+    /// Pointer to the first word of row (b, h, i); b and h broadcast when their extent is 1.
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row (query) index.
+    DEQ_HOST_DEVICE constexpr Word* row(index_t b, index_t h, index_t i) const {
+        index_t const bb = batch_ == 1 ? 0 : b;
+        index_t const hh = heads_ == 1 ? 0 : h;
+        return words_ + ((bb * heads_ + hh) * rows_ + i) * words_per_row_;
+    }
+    /// Value of bit (b, h, i, j).
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row (query) index.
+    /// @param j Column (key) index.
+    DEQ_HOST_DEVICE constexpr bool test(index_t b, index_t h, index_t i, index_t j) const {
+        return (row(b, h, i)[j / mask_word_bits] >> (j % mask_word_bits)) & 1u;
+    }
+    /// Sets bit (b, h, i, j) to @p value (mutable views only; not atomic).
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row (query) index.
+    /// @param j Column (key) index.
+    /// @param value New value of the bit.
+    DEQ_HOST_DEVICE constexpr void set(index_t b, index_t h, index_t i, index_t j, bool value) const
+        requires(!std::is_const_v<Word>)
+    {
+        Word& w = row(b, h, i)[j / mask_word_bits];
+        std::uint64_t const bit = std::uint64_t{1} << (j % mask_word_bits);
+        w = value ? (w | bit) : (w & ~bit);
+    }
+    /// Number of set bits in row (b, h, i).
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row (query) index.
+    DEQ_HOST_DEVICE constexpr index_t count_row(index_t b, index_t h, index_t i) const {
+        Word const* r = row(b, h, i);
+        index_t n = 0;
+        for (index_t w = 0; w < words_per_row_; ++w) n += popcount64(r[w]);
+        return n;
+    }
+
+private:
+    DEQ_HOST_DEVICE static constexpr index_t popcount64(std::uint64_t x) {
+#if DEQ_DEVICE_PASS
+        return __popcll(x);
+#else
+        return std::popcount(x);
+#endif
+    }
+
+    Word* words_ = nullptr;
+    index_t batch_ = 0, heads_ = 0, rows_ = 0, cols_ = 0, words_per_row_ = 0;
+};
+
+/// Mutable bit-mask view.
+using bit_mask_view = basic_bit_mask_view<std::uint64_t>;
+/// Read-only bit-mask view.
+using const_bit_mask_view = basic_bit_mask_view<std::uint64_t const>;
+
+/// Owning host bit mask of shape [batch, heads, rows, cols]; bits beyond `cols` in the last word are zero.
+class bit_mask {
+public:
+    /// An empty mask.
+    bit_mask() = default;
+    /// A mask with every bit set to @p value.
+    /// @param batch Batch extent (1 broadcasts over the batch).
+    /// @param heads Head extent (1 broadcasts over heads).
+    /// @param rows  Number of query rows.
+    /// @param cols  Number of key columns.
+    /// @param value Initial value of every bit.
+    bit_mask(index_t batch, index_t heads, index_t rows, index_t cols, bool value = false)
+        : batch_(batch), heads_(heads), rows_(rows), cols_(cols) {
+        if (batch < 1 || heads < 1 || rows < 0 || cols < 0) {
+            detail::throw_shape_error(detail::concat("bit_mask extents [", batch, ", ", heads, ", ", rows, ", ", cols,
+                                                     "]: batch and heads must be >= 1, rows and cols >= 0"));
+        }
+        words_.assign(static_cast<std::size_t>(batch * heads * rows * words_per_row()), 0);
+        if (value) fill(true);
+    }
+
+    /// Batch extent.
+    index_t batch() const { return batch_; }
+    /// Head extent.
+    index_t heads() const { return heads_; }
+    /// Number of rows.
+    index_t rows() const { return rows_; }
+    /// Number of columns.
+    index_t cols() const { return cols_; }
+    /// Storage words per row.
+    index_t words_per_row() const { return (cols_ + mask_word_bits - 1) / mask_word_bits; }
+    /// True when the mask has no storage.
+    bool empty() const { return words_.empty(); }
+
+    /// Mutable view.
+    bit_mask_view view() { return {words_.data(), batch_, heads_, rows_, cols_}; }
+    /// Read-only view.
+    const_bit_mask_view view() const { return {words_.data(), batch_, heads_, rows_, cols_}; }
+
+    /// Value of bit (b, h, i, j).
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row index.
+    /// @param j Column index.
+    bool test(index_t b, index_t h, index_t i, index_t j) const { return view().test(b, h, i, j); }
+    /// Sets bit (b, h, i, j).
+    /// @param b Batch index.
+    /// @param h Head index.
+    /// @param i Row index.
+    /// @param j Column index.
+    /// @param value New value.
+    void set(index_t b, index_t h, index_t i, index_t j, bool value = true) { view().set(b, h, i, j, value); }
+
+    /// Sets every bit inside the shape to @p value.
+    /// @param value New value of every bit.
+    void fill(bool value) {
+        for (auto& w : words_) w = value ? ~std::uint64_t{0} : 0;
+        if (value && cols_ % mask_word_bits != 0) {
+            std::uint64_t const tail = (std::uint64_t{1} << (cols_ % mask_word_bits)) - 1;
+            index_t const wpr = words_per_row();
+            for (index_t r = 0; r < batch_ * heads_ * rows_; ++r) words_[static_cast<std::size_t>(r * wpr + wpr - 1)] = tail;
+        }
+    }
+
+    /// Total number of set bits over the stored (non-broadcast) extents.
+    index_t count() const {
+        index_t n = 0;
+        for (auto w : words_) n += std::popcount(w);
+        return n;
+    }
+
+    /// Packed storage.
+    std::vector<std::uint64_t> const& words() const { return words_; }
+
+    /// Bitwise equality of shape and contents.
+    /// @param a First mask.
+    /// @param b Second mask.
+    friend bool operator==(bit_mask const& a, bit_mask const& b) = default;
+
+private:
+    index_t batch_ = 0, heads_ = 0, rows_ = 0, cols_ = 0;
+    std::vector<std::uint64_t> words_;
+};
+
+}  // namespace deq
