@@ -8,7 +8,9 @@
 /// Defined to 1 when the translation unit is compiled by a CUDA compiler.
 #define DEQ_CUDA_COMPILER 1
 #else
+/// Marks a function callable from host and device code (empty outside CUDA compilers).
 #define DEQ_HOST_DEVICE
+/// Defined to 0 when the translation unit is not compiled by a CUDA compiler.
 #define DEQ_CUDA_COMPILER 0
 #endif
 
@@ -16,5 +18,6 @@
 /// Defined to 1 in the device pass of a CUDA compilation.
 #define DEQ_DEVICE_PASS 1
 #else
+/// Defined to 0 outside the device pass of a CUDA compilation.
 #define DEQ_DEVICE_PASS 0
 #endif

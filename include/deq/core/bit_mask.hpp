@@ -38,30 +38,33 @@ public:
           words_per_row_((cols + mask_word_bits - 1) / mask_word_bits) {}
 
     /// Conversion of a mutable view to a read-only one.
+    /// @tparam W Word type of the source view.
+    /// @param other The mutable view.
     template <class W>
         requires(std::is_same_v<W const, Word> && !std::is_same_v<W, Word>)
     constexpr basic_bit_mask_view(basic_bit_mask_view<W> const& other)
         : basic_bit_mask_view(other.words(), other.batch(), other.heads(), other.rows(), other.cols()) {}
 
-    /// Batch extent (1 means broadcast).
+    /// @return Batch extent (1 means broadcast).
     DEQ_HOST_DEVICE constexpr index_t batch() const { return batch_; }
-    /// Head extent (1 means broadcast).
+    /// @return Head extent (1 means broadcast).
     DEQ_HOST_DEVICE constexpr index_t heads() const { return heads_; }
-    /// Number of query rows.
+    /// @return Number of query rows.
     DEQ_HOST_DEVICE constexpr index_t rows() const { return rows_; }
-    /// Number of key columns.
+    /// @return Number of key columns.
     DEQ_HOST_DEVICE constexpr index_t cols() const { return cols_; }
-    /// Storage words per row.
+    /// @return Storage words per row.
     DEQ_HOST_DEVICE constexpr index_t words_per_row() const { return words_per_row_; }
-    /// Pointer to the packed storage.
+    /// @return Pointer to the packed storage.
     DEQ_HOST_DEVICE constexpr Word* words() const { return words_; }
-    /// True when the view is empty (no storage).
+    /// @return True when the view is empty (no storage).
     DEQ_HOST_DEVICE constexpr bool empty() const { return words_ == nullptr; }
 
     /// Pointer to the first word of row (b, h, i); b and h broadcast when their extent is 1.
     /// @param b Batch index.
     /// @param h Head index.
     /// @param i Row (query) index.
+    /// @return Pointer to the row's first word.
     DEQ_HOST_DEVICE constexpr Word* row(index_t b, index_t h, index_t i) const {
         index_t const bb = batch_ == 1 ? 0 : b;
         index_t const hh = heads_ == 1 ? 0 : h;
@@ -72,6 +75,7 @@ public:
     /// @param h Head index.
     /// @param i Row (query) index.
     /// @param j Column (key) index.
+    /// @return The bit.
     DEQ_HOST_DEVICE constexpr bool test(index_t b, index_t h, index_t i, index_t j) const {
         return (row(b, h, i)[j / mask_word_bits] >> (j % mask_word_bits)) & 1u;
     }
@@ -92,6 +96,7 @@ public:
     /// @param b Batch index.
     /// @param h Head index.
     /// @param i Row (query) index.
+    /// @return The count.
     DEQ_HOST_DEVICE constexpr index_t count_row(index_t b, index_t h, index_t i) const {
         Word const* r = row(b, h, i);
         index_t n = 0;
@@ -138,22 +143,22 @@ public:
         if (value) fill(true);
     }
 
-    /// Batch extent.
+    /// @return Batch extent.
     index_t batch() const { return batch_; }
-    /// Head extent.
+    /// @return Head extent.
     index_t heads() const { return heads_; }
-    /// Number of rows.
+    /// @return Number of rows.
     index_t rows() const { return rows_; }
-    /// Number of columns.
+    /// @return Number of columns.
     index_t cols() const { return cols_; }
-    /// Storage words per row.
+    /// @return Storage words per row.
     index_t words_per_row() const { return (cols_ + mask_word_bits - 1) / mask_word_bits; }
-    /// True when the mask has no storage.
+    /// @return True when the mask has no storage.
     bool empty() const { return words_.empty(); }
 
-    /// Mutable view.
+    /// @return A mutable view.
     bit_mask_view view() { return {words_.data(), batch_, heads_, rows_, cols_}; }
-    /// Read-only view.
+    /// @return A read-only view.
     const_bit_mask_view view() const { return {words_.data(), batch_, heads_, rows_, cols_}; }
 
     /// Value of bit (b, h, i, j).
@@ -161,6 +166,7 @@ public:
     /// @param h Head index.
     /// @param i Row index.
     /// @param j Column index.
+    /// @return The bit.
     bool test(index_t b, index_t h, index_t i, index_t j) const { return view().test(b, h, i, j); }
     /// Sets bit (b, h, i, j).
     /// @param b Batch index.
@@ -181,19 +187,20 @@ public:
         }
     }
 
-    /// Total number of set bits over the stored (non-broadcast) extents.
+    /// @return Total number of set bits over the stored (non-broadcast) extents.
     index_t count() const {
         index_t n = 0;
         for (auto w : words_) n += std::popcount(w);
         return n;
     }
 
-    /// Packed storage.
+    /// @return The packed storage.
     std::vector<std::uint64_t> const& words() const { return words_; }
 
     /// Bitwise equality of shape and contents.
     /// @param a First mask.
     /// @param b Second mask.
+    /// @return True when equal.
     friend bool operator==(bit_mask const& a, bit_mask const& b) = default;
 
 private:

@@ -17,11 +17,12 @@ struct key_padding {
     /// The validity flags, [batch, length]; empty for "all tokens real".
     tensor_view<std::uint8_t const, 2> valid;
 
-    /// True when there is no padding information (every token is real).
+    /// @return True when there is no padding information (every token is real).
     DEQ_HOST_DEVICE constexpr bool none() const { return valid.data() == nullptr; }
     /// Whether token @p j of sequence @p b is real.
     /// @param b Batch index.
     /// @param j Token index.
+    /// @return True for a real token.
     DEQ_HOST_DEVICE constexpr bool is_valid(index_t b, index_t j) const { return none() || valid(b, j) != 0; }
 
     /// Checks the shape against @p batch and @p length; throws deq::shape_error naming @p what.

@@ -66,6 +66,8 @@ public:
     }
 
     /// Implicit conversion from a view of non-const elements to a view of const elements.
+    /// @tparam U Element type of the source view.
+    /// @param other The source view.
     template <class U>
         requires(std::is_same_v<std::remove_const_t<T>, U> && std::is_const_v<T>)
     constexpr tensor_view(tensor_view<U, Rank> const& other) : data_(other.data()) {
@@ -75,24 +77,26 @@ public:
         }
     }
 
-    /// Pointer to the element at index (0, ..., 0).
+    /// @return Pointer to the element at index (0, ..., 0).
     DEQ_HOST_DEVICE constexpr T* data() const { return data_; }
     /// Extent of dimension @p r.
     /// @param r Dimension index in [0, Rank).
+    /// @return The extent.
     DEQ_HOST_DEVICE constexpr index_t extent(int r) const { return extents_[r]; }
     /// Stride (in elements) of dimension @p r.
     /// @param r Dimension index in [0, Rank).
+    /// @return The stride.
     DEQ_HOST_DEVICE constexpr index_t stride(int r) const { return strides_[r]; }
-    /// Number of elements (product of the extents).
+    /// @return Number of elements (product of the extents).
     DEQ_HOST_DEVICE constexpr index_t size() const {
         index_t n = 1;
         for (int r = 0; r < Rank; ++r) n *= extents_[r];
         return n;
     }
-    /// True when the view holds no element.
+    /// @return True when the view holds no element.
     DEQ_HOST_DEVICE constexpr bool empty() const { return size() == 0; }
 
-    /// True when the elements are laid out contiguously in row-major order.
+    /// @return True when the elements are laid out contiguously in row-major order.
     DEQ_HOST_DEVICE constexpr bool is_contiguous() const {
         index_t s = 1;
         for (int r = Rank - 1; r >= 0; --r) {
@@ -105,6 +109,7 @@ public:
     /// Element access.
     /// @tparam I Integral index types, one per dimension.
     /// @param idx One index per dimension, outermost first.
+    /// @return Reference to the element.
     template <class... I>
         requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
     DEQ_HOST_DEVICE constexpr T& operator()(I... idx) const {
@@ -114,7 +119,7 @@ public:
         return data_[off];
     }
 
-    /// Shape as a printable string, e.g. "[2, 12, 128, 64]".
+    /// @return The shape as a printable string, e.g. "[2, 12, 128, 64]".
     std::string shape_string() const {
         std::string s = "[";
         for (int r = 0; r < Rank; ++r) {
@@ -172,30 +177,32 @@ public:
         data_.assign(static_cast<std::size_t>(n), fill);
     }
 
-    /// Mutable view of the whole tensor.
+    /// @return A mutable view of the whole tensor.
     tensor_view<T, Rank> view() { return make_view<T>(data_.data()); }
-    /// Read-only view of the whole tensor.
+    /// @return A read-only view of the whole tensor.
     tensor_view<T const, Rank> view() const { return make_view<T const>(data_.data()); }
-    /// Read-only view of the whole tensor.
+    /// @return A read-only view of the whole tensor.
     tensor_view<T const, Rank> cview() const { return view(); }
 
-    /// Pointer to the first element.
+    /// @return Pointer to the first element.
     T* data() { return data_.data(); }
-    /// Pointer to the first element.
+    /// @return Pointer to the first element.
     T const* data() const { return data_.data(); }
     /// Extent of dimension @p r.
     /// @param r Dimension index in [0, Rank).
+    /// @return The extent.
     index_t extent(int r) const { return extents_[r]; }
-    /// Number of elements.
+    /// @return Number of elements.
     index_t size() const { return static_cast<index_t>(data_.size()); }
-    /// Element storage.
+    /// @return The element storage.
     std::vector<T>& storage() { return data_; }
-    /// Element storage.
+    /// @return The element storage.
     std::vector<T> const& storage() const { return data_; }
 
     /// Element access.
     /// @tparam I Integral index types, one per dimension.
     /// @param idx One index per dimension.
+    /// @return Reference to the element.
     template <class... I>
     T& operator()(I... idx) {
         return view()(idx...);
@@ -203,6 +210,7 @@ public:
     /// Element access.
     /// @tparam I Integral index types, one per dimension.
     /// @param idx One index per dimension.
+    /// @return Reference to the element.
     template <class... I>
     T const& operator()(I... idx) const {
         return view()(idx...);

@@ -60,6 +60,7 @@ void parallel_for(Space const& space, index_t n, Kernel const& kernel) {
 
 /// Name of the backend of @p Space (e.g. "serial", "threads", "kokkos").
 /// @tparam Space Execution-space type.
+/// @return The backend's name.
 template <execution_space Space>
 constexpr char const* name_of() {
     return backend<Space>::name;

@@ -24,7 +24,7 @@ struct backend<serial> {
     static void parallel_for(serial const&, index_t n, Kernel const& kernel) {
         for (index_t i = 0; i < n; ++i) kernel(i);
     }
-    /// Always 1.
+    /// @return Always 1.
     static int concurrency(serial const&) { return 1; }
 };
 

@@ -25,7 +25,7 @@ public:
     explicit threads(int count) : count_(static_cast<unsigned>(count)) {
         if (count < 1) ::deq::detail::throw_invalid_argument("threads.count", count, "must be >= 1");
     }
-    /// Number of threads.
+    /// @return The number of threads.
     int count() const { return static_cast<int>(count_); }
 
 private:
@@ -72,6 +72,7 @@ struct backend<threads> {
     }
     /// Number of threads.
     /// @param space The thread space.
+    /// @return `space.count()`.
     static int concurrency(threads const& space) { return space.count(); }
 };
 

@@ -12,6 +12,7 @@ namespace deq {
 /// `std::nearbyint` under the default rounding mode), independent of the current FP environment.
 /// @tparam Float `float` or `double`.
 /// @param x Value to round; NaN and infinities are returned unchanged.
+/// @return The nearest integer value, ties to even.
 template <class Float>
 DEQ_HOST_DEVICE inline Float round_half_even(Float x) {
     if (!std::isfinite(x)) return x;
@@ -28,6 +29,7 @@ DEQ_HOST_DEVICE inline Float round_half_even(Float x) {
 /// @param x  Value.
 /// @param lo Lower bound.
 /// @param hi Upper bound.
+/// @return @p x limited to [lo, hi].
 template <class T>
 DEQ_HOST_DEVICE constexpr T clamp_to(T x, T lo, T hi) {
     return x < lo ? lo : (hi < x ? hi : x);
