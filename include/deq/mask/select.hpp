@@ -1,0 +1,182 @@
+/// @file
+/// @brief `deq::select_elements`: applies a deq::mask_rule to predicted scores and writes the selected
+/// entries into a bit mask (Sanger's kept set, DEQ's refined set, top-k, cumulative probability).
+///
+/// Semantics, per score row (b, h, i) of Ŝ [B, H, Lq, Lk], in the score type S:
+/// - `P̂_ij = softmax_j(Ŝ_ij + pad_j)`, `pad_j = -10000` for padded keys and 0 otherwise, computed as
+///   PyTorch does: subtract the row maximum, exp, sum in key order, divide. Padded query rows are
+///   processed like the others.
+/// - probability rules compare P̂ with `S(θ)`; `P̂ > θ` is strict, the inverse is `P̂ <= θ`.
+/// - adaptive maximum: X = Ŝ (raw logits, no padding term) or X = P̂; m = max of X over the granularity
+///   (sequence: every (h, i, j) of sample b, padded rows and columns included; head: every (i, j) of
+///   (b, h); row: every j of (b, h, i)); selects `X > S(α)·m` (inverse: `X <= S(α)·m`). Computed with a
+///   per-row maximum pass, a reduction per granularity, and a selection pass.
+/// - top-k and cumulative probability rank the real keys of a row by P̂ (ties to the lower key index);
+///   padded keys are never selected by them.
+///
+/// Results are identical on every execution space.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <type_traits>
+#include <vector>
+
+#include "../core/bit_mask.hpp"
+#include "../core/error.hpp"
+#include "../core/padding.hpp"
+#include "../core/tensor.hpp"
+#include "../exec/execution_space.hpp"
+#include "detail/select_kernels.hpp"
+#include "mask_rule.hpp"
+
+namespace deq {
+
+namespace detail {
+
+/// Throws deq::numeric_error for the first row with a non-finite score.
+/// @tparam S Score type.
+/// @param scores The scores.
+/// @param status Per-row status from the kernels.
+template <class S>
+void select_check_status(tensor_view<S const, 4> scores, std::vector<index_t> const& status) {
+    for (std::size_t r = 0; r < status.size(); ++r) {
+        if (status[r] == select_row_ok) continue;
+        index_t b = 0, h = 0, i = 0;
+        select_split_row(static_cast<index_t>(r), scores.extent(1), scores.extent(2), b, h, i);
+        index_t const j = status[r];
+        throw numeric_error(concat("deq: non-finite value ", static_cast<double>(scores(b, h, i, j)),
+                                   " in 'scores' at index [", b, ", ", h, ", ", i, ", ", j, "]"));
+    }
+}
+
+/// Number of row chunks for the row kernels: a few per unit of concurrency, at most one per row.
+/// @tparam Space Execution space.
+/// @param space The space.
+/// @param rows  Number of score rows.
+/// @return The chunk count, in [1, rows].
+template <class Space>
+index_t select_chunk_count(Space const& space, index_t rows) {
+    index_t const c = 4 * static_cast<index_t>(std::max(1, exec::backend<Space>::concurrency(space)));
+    return std::max<index_t>(1, std::min(rows, c));
+}
+
+}  // namespace detail
+
+/// Applies @p rule to the predicted scores and writes the selected set into @p out (see the file
+/// documentation for the exact semantics of each rule). Every bit of @p out is written.
+/// @tparam Space A host execution space (the function allocates host scratch buffers).
+/// @tparam S     Score type (float or double).
+/// @param space   Execution space.
+/// @param scores  Predicted scores Ŝ, [B, H, Lq, Lk] (may be strided); must be finite (rules `all` and
+///                `none` do not read them).
+/// @param padding Key padding ([B, Lk]) or none.
+/// @param rule    The rule (validated).
+/// @param out     Output mask of exactly [B, H, Lq, Lk] (no broadcast extents).
+/// @throws deq::invalid_argument for an invalid rule, deq::shape_error for mismatched or zero extents,
+///         deq::numeric_error for a non-finite score (then the contents of @p out are unspecified).
+template <exec::host_execution_space Space, std::floating_point S>
+void select_elements(Space const& space, tensor_view<S const, 4> scores, key_padding padding, mask_rule const& rule,
+                     bit_mask_view out) {
+    rule.validate();
+    for (int r = 0; r < 4; ++r) {
+        if (scores.extent(r) == 0) {
+            detail::throw_shape_error(detail::concat("'scores' has shape ", scores.shape_string(), ": no extent may be zero"));
+        }
+    }
+    index_t const batch = scores.extent(0), heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
+    padding.check(batch, lk, "padding");
+    if (out.empty() || out.batch() != batch || out.heads() != heads || out.rows() != lq || out.cols() != lk) {
+        detail::throw_shape_error(detail::concat("'out' mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(),
+                                                 ", ", out.cols(), "], expected ", scores.shape_string()));
+    }
+    index_t const rows = batch * heads * lq;
+    using kind = mask_rule::kind;
+    if (rule.type == kind::all || rule.type == kind::none) {
+        exec::parallel_for(space, rows, detail::select_fill_rows{out, rule.type == kind::all});
+        return;
+    }
+    index_t const chunks = detail::select_chunk_count(space, rows);
+    std::vector<S> scratch(static_cast<std::size_t>(chunks * lk));
+    std::vector<index_t> status(static_cast<std::size_t>(rows), detail::select_row_ok);
+    bool const softmax = rule.uses_probabilities();
+
+    switch (rule.type) {
+        case kind::probability_threshold:
+        case kind::inverse_probability_threshold: {
+            exec::parallel_for(space, chunks,
+                               detail::select_threshold_rows<S>{scores, padding, out, true,
+                                                                rule.type == kind::inverse_probability_threshold,
+                                                                static_cast<S>(rule.value), S(0), nullptr, 1,
+                                                                scratch.data(), status.data(), chunks});
+            break;
+        }
+        case kind::adaptive_maximum:
+        case kind::inverse_adaptive_maximum: {
+            std::vector<S> row_max(static_cast<std::size_t>(rows));
+            exec::parallel_for(space, chunks,
+                               detail::select_row_max<S>{scores, padding, softmax, scratch.data(), row_max.data(),
+                                                         status.data(), chunks});
+            detail::select_check_status(scores, status);
+            index_t const per_group = rule.granularity == max_granularity::sequence ? heads * lq
+                                      : rule.granularity == max_granularity::head   ? lq
+                                                                                     : 1;
+            std::vector<S> group_max(static_cast<std::size_t>(rows / per_group));
+            exec::parallel_for(space, rows / per_group,
+                               detail::select_group_max<S>{row_max.data(), group_max.data(), per_group});
+            exec::parallel_for(space, chunks,
+                               detail::select_threshold_rows<S>{scores, padding, out, softmax,
+                                                                rule.type == kind::inverse_adaptive_maximum, S(0),
+                                                                static_cast<S>(rule.value), group_max.data(), per_group,
+                                                                scratch.data(), status.data(), chunks});
+            break;
+        }
+        case kind::top_k:
+        case kind::cumulative_probability: {
+            std::vector<index_t> heap(static_cast<std::size_t>(chunks * lk));
+            exec::parallel_for(space, chunks,
+                               detail::select_rank_rows<S>{scores, padding, out, rule.type == kind::cumulative_probability,
+                                                           rule.k, static_cast<S>(rule.value), scratch.data(),
+                                                           heap.data(), status.data(), chunks});
+            break;
+        }
+        default: break;
+    }
+    detail::select_check_status(scores, status);
+}
+
+/// Convenience overload of select_elements() for a view of non-const scores.
+/// @tparam Space A host execution space.
+/// @tparam S     Score type.
+/// @param space   Execution space.
+/// @param scores  Predicted scores, [B, H, Lq, Lk].
+/// @param padding Key padding or none.
+/// @param rule    The rule.
+/// @param out     Output mask, [B, H, Lq, Lk].
+template <exec::host_execution_space Space, std::floating_point S>
+    requires(!std::is_const_v<S>)
+void select_elements(Space const& space, tensor_view<S, 4> scores, key_padding padding, mask_rule const& rule,
+                     bit_mask_view out) {
+    select_elements(space, tensor_view<S const, 4>(scores), padding, rule, out);
+}
+
+/// Applies @p rule to the predicted scores and returns the selected set as a new [B, H, Lq, Lk] mask
+/// (see select_elements()).
+/// @tparam Space A host execution space.
+/// @tparam S     Score type.
+/// @param space   Execution space.
+/// @param scores  Predicted scores, [B, H, Lq, Lk].
+/// @param padding Key padding or none.
+/// @param rule    The rule.
+/// @return The selected entries.
+template <exec::host_execution_space Space, std::floating_point S>
+bit_mask select_elements(Space const& space, tensor_view<S const, 4> scores, key_padding padding,
+                         mask_rule const& rule) {
+    rule.validate();
+    bit_mask out(std::max<index_t>(1, scores.extent(0)), std::max<index_t>(1, scores.extent(1)), scores.extent(2),
+                 scores.extent(3));
+    select_elements(space, scores, padding, rule, out.view());
+    return out;
+}
+
+}  // namespace deq

@@ -1,0 +1,303 @@
+/// @file
+/// @brief Sanger's low-bit attention-score predictor (`quant_qk_matmul` of the reference):
+/// `deq::predictor_config`, `deq::calibrate_predictor` and `deq::predict_scores`.
+///
+/// For every query row q_i and key row k_j of one (batch, head), over the head dimension d:
+///
+///     qn_i = ‖q_i‖₂,  q̂_i = q_i / qn_i,      kn_j = ‖k_j‖₂,  k̂_j = k_j / kn_j
+///     sx = (2^(bits-1) - 1) / threshold_q,    sy = (2^(bits-1) - 1) / threshold_k
+///     Q = clamp(round_half_even(q̂ · sx), ±(2^(bits-1) - 1)),   K likewise with sy
+///     Ŝ_ij = S(Σ_t Q[i,t]·K[j,t]) / (sx·sy) · (qn_i · kn_j) / sqrt(d)
+///
+/// The dot product of the levels is exact (integer accumulation); the rest runs in the score type
+/// `S = deq::accum_t<T>` (float for float and 16-bit inputs, double for double) in the order above,
+/// which matches the reference's float matmul of dequantized values `(Q/sx)·(K/sy)` followed by
+/// `· qn·kn` and `/ sqrt(d)` to within rounding of the reference's own summation (about 1e-6 relative
+/// for float). Norms are computed from a sum of squares accumulated in double and rounded once to S.
+///
+/// **Zero-norm rows.** The reference divides by the norm without an epsilon, so an all-zero q_i or k_j
+/// gives NaN scores. deq defines the normalised vector of a zero-norm row as 0 (all levels 0), hence
+/// Ŝ_ij = 0 for the whole row i (zero q_i) or column j (zero k_j).
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "../core/accumulator.hpp"
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+#include "../exec/execution_space.hpp"
+#include "../quant/symmetric_scalar.hpp"
+#include "detail/predictor_kernels.hpp"
+
+namespace deq {
+
+/// Parameters of Sanger's low-bit score predictor (the reference `QuantizedMatMul`, symmetric,
+/// one threshold per operand and attention layer, shared over batch, heads and positions).
+struct predictor_config {
+    /// Clipping threshold of the L2-normalised q rows (the reference buffer `input_x_thresh`); finite, > 0.
+    double threshold_q = 0;
+    /// Clipping threshold of the L2-normalised k rows (the reference buffer `input_y_thresh`); finite, > 0.
+    double threshold_k = 0;
+    /// Bit width of the quantized q and k: 2..8 or 16 (the reference uses 4, i.e. levels in [-7, 7]).
+    int bits = 4;
+
+    /// Checks every field; throws deq::invalid_argument naming the field and its value.
+    void validate() const {
+        check_threshold("predictor_config.threshold_q", threshold_q);
+        check_threshold("predictor_config.threshold_k", threshold_k);
+        if (!((bits >= 2 && bits <= 8) || bits == 16)) {
+            detail::throw_invalid_argument("predictor_config.bits", bits, "must be in [2, 8] or 16");
+        }
+    }
+
+private:
+    static void check_threshold(char const* name, double value) {
+        if (!(std::isfinite(value) && value > 0)) detail::throw_invalid_argument(name, value, "must be finite and > 0");
+    }
+};
+
+namespace detail {
+
+/// Throws deq::numeric_error for the first non-finite element of tensor @p name, given per-row statuses.
+/// @tparam T Element type.
+/// @param name   Tensor name.
+/// @param x      The tensor.
+/// @param status Per-row status from predictor_quantize_rows.
+template <class T>
+void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vector<index_t> const& status) {
+    index_t const heads = x.extent(1), length = x.extent(2);
+    for (std::size_t r = 0; r < status.size(); ++r) {
+        index_t const st = status[r];
+        if (st == predictor_row_ok) continue;
+        index_t b = 0, h = 0, i = 0;
+        predictor_split_row(static_cast<index_t>(r), heads, length, b, h, i);
+        if (st == predictor_row_norm_overflow) {
+            throw numeric_error(concat("deq: the L2 norm of row [", b, ", ", h, ", ", i, "] of '", name,
+                                       "' overflows the score type"));
+        }
+        throw numeric_error(concat("deq: non-finite value ", static_cast<double>(x(b, h, i, st)), " in '", name,
+                                   "' at index [", b, ", ", h, ", ", i, ", ", st, "]"));
+    }
+}
+
+/// Checks that q is [B, H, Lq, d] and k is [B, H, Lk, d] with no zero extent.
+/// @tparam T Element type.
+/// @param q Queries.
+/// @param k Keys.
+template <class T>
+void predictor_check_shapes(tensor_view<T const, 4> q, tensor_view<T const, 4> k) {
+    for (int r = 0; r < 4; ++r) {
+        if (q.extent(r) == 0) throw_shape_error(concat("'q' has shape ", q.shape_string(), ": no extent may be zero"));
+        if (k.extent(r) == 0) throw_shape_error(concat("'k' has shape ", k.shape_string(), ": no extent may be zero"));
+    }
+    if (q.extent(0) != k.extent(0) || q.extent(1) != k.extent(1) || q.extent(3) != k.extent(3)) {
+        throw_shape_error(concat("'q' has shape ", q.shape_string(), " and 'k' has shape ", k.shape_string(),
+                                 ": batch, heads and head dimension must agree"));
+    }
+}
+
+/// Converts a threshold to the score type and returns its scale, throwing if either is unusable in S.
+/// @tparam S Score type.
+/// @param name      Field name for errors.
+/// @param threshold The threshold.
+/// @param bits      Bit width.
+/// @return `(2^(bits-1) - 1) / S(threshold)`.
+template <class S>
+S predictor_scale(char const* name, double threshold, int bits) {
+    S const t = static_cast<S>(threshold);
+    S const scale = quant::symmetric_scale<S>(bits, t);
+    if (!(t > S(0) && std::isfinite(t) && std::isfinite(scale) && scale > S(0))) {
+        throw_invalid_argument(name, threshold, "is not representable as a usable threshold in the score type");
+    }
+    return scale;
+}
+
+/// Quantizes the rows of @p x into @p levels / @p norms on @p space and checks them.
+/// @tparam Space Execution space.
+/// @tparam T     Element type.
+/// @tparam S     Score type.
+/// @tparam Level Level storage type.
+/// @param space  The space.
+/// @param name   Tensor name for errors.
+/// @param x      The rows.
+/// @param scale  Quantization scale.
+/// @param bits   Bit width.
+/// @param levels Output levels.
+/// @param norms  Output norms.
+template <class Space, class T, class S, class Level>
+void predictor_quantize(Space const& space, char const* name, tensor_view<T const, 4> x, S scale, int bits,
+                        std::vector<Level>& levels, std::vector<S>& norms) {
+    index_t const rows = x.extent(0) * x.extent(1) * x.extent(2);
+    levels.assign(static_cast<std::size_t>(rows * x.extent(3)), Level(0));
+    norms.assign(static_cast<std::size_t>(rows), S(0));
+    std::vector<index_t> status(static_cast<std::size_t>(rows), predictor_row_ok);
+    exec::parallel_for(space, rows,
+                       predictor_quantize_rows<T, S, Level>{x, levels.data(), norms.data(), status.data(), scale, bits});
+    predictor_check_rows(name, x, status);
+}
+
+/// The predictor with a given level storage type (arguments already validated).
+/// @tparam Space Execution space.
+/// @tparam T     Element type.
+/// @tparam S     Score type.
+/// @tparam Level Level storage type.
+/// @param space  The space.
+/// @param q      Queries.
+/// @param k      Keys.
+/// @param config Predictor configuration.
+/// @param scores Output scores.
+template <class Space, class T, class S, class Level>
+void predict_scores_with(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                         predictor_config const& config, tensor_view<S, 4> scores) {
+    S const sx = predictor_scale<S>("predictor_config.threshold_q", config.threshold_q, config.bits);
+    S const sy = predictor_scale<S>("predictor_config.threshold_k", config.threshold_k, config.bits);
+    S const sxy = sx * sy;
+    if (!(std::isfinite(sxy) && sxy > S(0))) {
+        throw_invalid_argument("predictor_config.threshold_q * threshold_k", config.threshold_q * config.threshold_k,
+                               "gives a product of scales outside the range of the score type");
+    }
+    std::vector<Level> q_levels, k_levels;
+    std::vector<S> q_norms, k_norms;
+    predictor_quantize(space, "q", q, sx, config.bits, q_levels, q_norms);
+    predictor_quantize(space, "k", k, sy, config.bits, k_levels, k_norms);
+
+    S q_max = 0, k_max = 0;
+    for (S n : q_norms) q_max = n > q_max ? n : q_max;
+    for (S n : k_norms) k_max = n > k_max ? n : k_max;
+    if (!std::isfinite(q_max * k_max)) {
+        throw numeric_error(concat("deq: the product of the largest row norms of 'q' (", static_cast<double>(q_max),
+                                   ") and 'k' (", static_cast<double>(k_max), ") overflows the score type"));
+    }
+
+    index_t const dim = q.extent(3);
+    std::int64_t const qmax = quant::max_symmetric_level(config.bits);
+    bool const fits_int32 = qmax * qmax * dim <= std::int64_t{std::numeric_limits<std::int32_t>::max()};
+    S const sqrt_d = static_cast<S>(std::sqrt(static_cast<double>(dim)));
+    index_t const rows = q.extent(0) * q.extent(1) * q.extent(2);
+    if (fits_int32) {
+        exec::parallel_for(space, rows,
+                           predictor_score_rows<S, Level, std::int32_t>{q_levels.data(), q_norms.data(), k_levels.data(),
+                                                                        k_norms.data(), scores, sxy, sqrt_d, dim});
+    } else {
+        exec::parallel_for(space, rows,
+                           predictor_score_rows<S, Level, std::int64_t>{q_levels.data(), q_norms.data(), k_levels.data(),
+                                                                        k_norms.data(), scores, sxy, sqrt_d, dim});
+    }
+}
+
+}  // namespace detail
+
+/// Calibrates the predictor thresholds from data: the absolute maximum of the L2-normalised rows of
+/// @p q and of @p k (what the reference's first calibration step stores in `input_x_thresh` /
+/// `input_y_thresh`). Normalisation is computed exactly as in predict_scores(); zero-norm rows contribute 0.
+/// If every row of a tensor has zero norm, its threshold is 1 (any positive threshold gives all-zero levels).
+/// @tparam T Element type.
+/// @param q    Queries, [B, H, Lq, d].
+/// @param k    Keys, [B, H, Lk, d].
+/// @param bits Bit width stored in the result (validated: 2..8 or 16).
+/// @return `{threshold_q, threshold_k, bits}`.
+template <class T>
+predictor_config calibrate_predictor(tensor_view<T const, 4> q, tensor_view<T const, 4> k, int bits = 4) {
+    using S = accum_t<T>;
+    detail::predictor_check_shapes(q, k);
+    auto absmax = [](char const* name, tensor_view<T const, 4> x) {
+        S m = 0;
+        for (index_t b = 0; b < x.extent(0); ++b)
+            for (index_t h = 0; h < x.extent(1); ++h)
+                for (index_t i = 0; i < x.extent(2); ++i) {
+                    S norm = 0;
+                    index_t bad = detail::predictor_row_ok;
+                    if (!detail::predictor_row_norm(x, b, h, i, norm, bad)) {
+                        throw numeric_error(detail::concat("deq: non-finite value ", static_cast<double>(x(b, h, i, bad)),
+                                                           " in '", name, "' at index [", b, ", ", h, ", ", i, ", ",
+                                                           bad, "]"));
+                    }
+                    if (!std::isfinite(norm)) {
+                        throw numeric_error(detail::concat("deq: the L2 norm of row [", b, ", ", h, ", ", i, "] of '",
+                                                           name, "' overflows the score type"));
+                    }
+                    if (norm == S(0)) continue;
+                    for (index_t t = 0; t < x.extent(3); ++t) {
+                        S const a = std::fabs(static_cast<S>(x(b, h, i, t)) / norm);
+                        m = a > m ? a : m;
+                    }
+                }
+        return m == S(0) ? 1.0 : static_cast<double>(m);
+    };
+    predictor_config config{absmax("q", q), absmax("k", k), bits};
+    config.validate();
+    return config;
+}
+
+/// Predicts the attention scores with Sanger's low-bit predictor (see the file documentation for the
+/// exact formula, and for zero-norm rows, which give Ŝ = 0).
+///
+/// Each row of q and k is normalised and quantized once (one work item per row), then one work item
+/// computes each score row (b, h, i). Results do not depend on the execution space.
+/// @tparam Space A host execution space (the function allocates host buffers for the levels).
+/// @tparam T     Element type of q and k.
+/// @param space  Execution space.
+/// @param q      Queries, [B, H, Lq, d].
+/// @param k      Keys, [B, H, Lk, d] (not transposed).
+/// @param config Thresholds and bit width (validated).
+/// @param scores Output Ŝ, [B, H, Lq, Lk], in `accum_t<T>`; may be strided.
+/// @throws deq::invalid_argument for a bad @p config, deq::shape_error for mismatched or zero extents,
+///         deq::numeric_error for NaN/Inf in q or k (naming the tensor and the index) or overflowing norms.
+template <exec::host_execution_space Space, class T>
+void predict_scores(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                    predictor_config const& config, tensor_view<accum_t<T>, 4> scores) {
+    config.validate();
+    detail::predictor_check_shapes(q, k);
+    if (scores.extent(0) != q.extent(0) || scores.extent(1) != q.extent(1) || scores.extent(2) != q.extent(2) ||
+        scores.extent(3) != k.extent(2)) {
+        detail::throw_shape_error(detail::concat("'scores' has shape ", scores.shape_string(), ", expected [", q.extent(0),
+                                                 ", ", q.extent(1), ", ", q.extent(2), ", ", k.extent(2), "]"));
+    }
+    if (config.bits <= 8) {
+        detail::predict_scores_with<Space, T, accum_t<T>, std::int8_t>(space, q, k, config, scores);
+    } else {
+        detail::predict_scores_with<Space, T, accum_t<T>, std::int16_t>(space, q, k, config, scores);
+    }
+}
+
+/// Convenience overload of predict_scores() for views of non-const q and/or k.
+/// @tparam Space A host execution space.
+/// @tparam TQ    Element type of the q view (const or not).
+/// @tparam TK    Element type of the k view (same type up to const).
+/// @param space  Execution space.
+/// @param q      Queries, [B, H, Lq, d].
+/// @param k      Keys, [B, H, Lk, d].
+/// @param config Thresholds and bit width.
+/// @param scores Output Ŝ, [B, H, Lq, Lk].
+template <exec::host_execution_space Space, class TQ, class TK>
+    requires(std::same_as<std::remove_const_t<TQ>, std::remove_const_t<TK>> &&
+             (!std::is_const_v<TQ> || !std::is_const_v<TK>))
+void predict_scores(Space const& space, tensor_view<TQ, 4> q, tensor_view<TK, 4> k, predictor_config const& config,
+                    tensor_view<accum_t<std::remove_const_t<TQ>>, 4> scores) {
+    using T = std::remove_const_t<TQ>;
+    predict_scores(space, tensor_view<T const, 4>(q), tensor_view<T const, 4>(k), config, scores);
+}
+
+/// Predicts the attention scores into a new tensor (see predict_scores()).
+/// @tparam Space A host execution space.
+/// @tparam T     Element type of q and k.
+/// @param space  Execution space.
+/// @param q      Queries, [B, H, Lq, d].
+/// @param k      Keys, [B, H, Lk, d].
+/// @param config Thresholds and bit width.
+/// @return Ŝ, [B, H, Lq, Lk], in `accum_t<T>`.
+template <exec::host_execution_space Space, class T>
+tensor<accum_t<T>, 4> predict_scores(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                     predictor_config const& config) {
+    detail::predictor_check_shapes(q, k);
+    tensor<accum_t<T>, 4> scores({q.extent(0), q.extent(1), q.extent(2), k.extent(2)});
+    predict_scores(space, q, k, config, scores.view());
+    return scores;
+}
+
+}  // namespace deq

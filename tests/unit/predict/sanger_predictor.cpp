@@ -1,0 +1,319 @@
+// Tests of deq/predict/sanger_predictor.hpp: hand-computed predictions, rounding ties, clamping,
+// zero-norm rows, calibration, errors, execution-space independence, and a naive double-precision
+// re-implementation of the reference formula (dequantized matmul) on random inputs.
+#include <doctest/doctest.h>
+
+#include <deq/exec/serial.hpp>
+#include <deq/exec/threads.hpp>
+#include <deq/numeric/float16.hpp>
+#include <deq/predict/sanger_predictor.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "support/test_util.hpp"
+
+namespace {
+
+template <class T>
+deq::tensor<T, 4> make4(deq::index_t b, deq::index_t h, deq::index_t l, deq::index_t d, std::vector<double> const& v) {
+    deq::tensor<T, 4> t({b, h, l, d});
+    REQUIRE(static_cast<deq::index_t>(v.size()) == t.size());
+    for (std::size_t i = 0; i < v.size(); ++i) t.data()[i] = static_cast<T>(v[i]);
+    return t;
+}
+
+template <class T>
+deq::tensor<deq::accum_t<T>, 4> predict(deq::tensor<T, 4> const& q, deq::tensor<T, 4> const& k,
+                                        deq::predictor_config const& c) {
+    return deq::predict_scores(deq::exec::serial{}, q.cview(), k.cview(), c);
+}
+
+std::string message_of(auto&& f) {
+    try {
+        f();
+    } catch (deq::error const& e) {
+        return e.what();
+    }
+    return "<no exception>";
+}
+
+// Naive reference in double: the reference's formula, dequantized matmul, std::nearbyint rounding.
+// Rows whose quantization is within `tie_window` of a rounding tie are reported as ambiguous.
+struct naive_result {
+    std::vector<double> scores;
+    std::vector<bool> ambiguous;  // per score entry
+};
+
+template <class T>
+naive_result naive_predict(deq::tensor<T, 4> const& q, deq::tensor<T, 4> const& k, double tq, double tk, int bits,
+                           double tie_window) {
+    deq::index_t const B = q.extent(0), H = q.extent(1), Lq = q.extent(2), Lk = k.extent(2), d = q.extent(3);
+    double const qmax = std::pow(2.0, bits - 1) - 1;
+    double const sx = qmax / tq, sy = qmax / tk;
+    auto quant_rows = [&](deq::tensor<T, 4> const& x, double s, std::vector<double>& deq_vals, std::vector<double>& norms,
+                          std::vector<bool>& amb) {
+        deq::index_t const rows = x.extent(0) * x.extent(1) * x.extent(2);
+        deq_vals.assign(static_cast<std::size_t>(rows * d), 0.0);
+        norms.assign(static_cast<std::size_t>(rows), 0.0);
+        amb.assign(static_cast<std::size_t>(rows), false);
+        for (deq::index_t r = 0; r < rows; ++r) {
+            double ss = 0;
+            for (deq::index_t t = 0; t < d; ++t) {
+                double const v = static_cast<double>(x.data()[r * d + t]);
+                ss += v * v;
+            }
+            double const n = std::sqrt(ss);
+            norms[static_cast<std::size_t>(r)] = n;
+            for (deq::index_t t = 0; t < d; ++t) {
+                double const v = static_cast<double>(x.data()[r * d + t]);
+                double const scaled = n == 0 ? 0 : v / n * s;
+                double const frac = scaled - std::floor(scaled);
+                if (std::fabs(frac - 0.5) < tie_window * (1 + std::fabs(scaled))) amb[static_cast<std::size_t>(r)] = true;
+                double const level = std::fmin(qmax, std::fmax(-qmax, std::nearbyint(scaled)));
+                deq_vals[static_cast<std::size_t>(r * d + t)] = level / s;
+            }
+        }
+    };
+    std::vector<double> qd, kd, qn, kn;
+    std::vector<bool> qa, ka;
+    quant_rows(q, sx, qd, qn, qa);
+    quant_rows(k, sy, kd, kn, ka);
+    naive_result res;
+    res.scores.assign(static_cast<std::size_t>(B * H * Lq * Lk), 0.0);
+    res.ambiguous.assign(res.scores.size(), false);
+    for (deq::index_t b = 0; b < B; ++b)
+        for (deq::index_t h = 0; h < H; ++h)
+            for (deq::index_t i = 0; i < Lq; ++i)
+                for (deq::index_t j = 0; j < Lk; ++j) {
+                    std::size_t const qi = static_cast<std::size_t>((b * H + h) * Lq + i);
+                    std::size_t const kj = static_cast<std::size_t>((b * H + h) * Lk + j);
+                    double dot = 0;
+                    for (deq::index_t t = 0; t < d; ++t) dot += qd[qi * d + t] * kd[kj * d + t];
+                    std::size_t const o = static_cast<std::size_t>(((b * H + h) * Lq + i) * Lk + j);
+                    res.scores[o] = dot * qn[qi] * kn[kj] / std::sqrt(static_cast<double>(d));
+                    res.ambiguous[o] = qa[qi] || ka[kj];
+                }
+    return res;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("predictor: hand-computed scores, ties to even and zero-norm rows", T, float, double, deq::float16) {
+    using S = deq::accum_t<T>;
+    // q0 = (1,1,1,1): unit 0.5 each, 0.5*7 = 3.5 -> 4 (tie to even); norm 2.
+    // q1 = (-2,2,-2,-2): unit (-0.5,0.5,-0.5,-0.5) -> (-4,4,-4,-4); norm 4.
+    // q2 = 0: zero norm -> row of zeros.
+    auto q = make4<T>(1, 1, 3, 4, {1, 1, 1, 1, -2, 2, -2, -2, 0, 0, 0, 0});
+    // k0 = (2,0,0,0) -> (7,0,0,0), norm 2; k1 = (0,0,3,4): unit (0,0,0.6,0.8) -> (0,0,4,6), norm 5; k2 = 0.
+    auto k = make4<T>(1, 1, 3, 4, {2, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0});
+    auto s = predict(q, k, {1.0, 1.0, 4});
+    // S = dot / 49 * (qn*kn) / 2
+    CHECK(s(0, 0, 0, 0) == doctest::Approx(8.0 / 7.0).epsilon(1e-6));      // 28/49*4/2
+    CHECK(s(0, 0, 0, 1) == doctest::Approx(200.0 / 49.0).epsilon(1e-6));   // 40/49*10/2
+    CHECK(s(0, 0, 1, 0) == doctest::Approx(-16.0 / 7.0).epsilon(1e-6));    // -28/49*8/2
+    CHECK(s(0, 0, 1, 1) == doctest::Approx(-400.0 / 49.0).epsilon(1e-6));  // -40/49*20/2
+    // The same values, evaluated in the score type in the documented order.
+    CHECK(s(0, 0, 0, 1) == S(40) / S(49) * (S(2) * S(5)) / S(2));
+    CHECK(s(0, 0, 1, 0) == S(-28) / S(49) * (S(4) * S(2)) / S(2));
+    // Zero-norm k column and zero-norm q row: exactly 0 (the reference would give NaN).
+    for (deq::index_t i = 0; i < 3; ++i) CHECK(s(0, 0, i, 2) == S(0));
+    for (deq::index_t j = 0; j < 3; ++j) CHECK(s(0, 0, 2, j) == S(0));
+}
+
+TEST_CASE_TEMPLATE("predictor: thresholds change scales, rounding ties and clamping", T, float, double, deq::float16) {
+    using S = deq::accum_t<T>;
+    auto q = make4<T>(1, 1, 1, 4, {1, 1, 1, 1});  // unit 0.5 each, norm 2
+    auto k = make4<T>(1, 1, 1, 4, {1, 0, 0, 0});  // unit (1,0,0,0) -> (7,0,0,0) at threshold 1, norm 1
+    REQUIRE(S(7) / S(1.4) == S(5));               // threshold 1.4 gives scale exactly 5
+    // 0.5*5 = 2.5 -> 2 (tie to even): dot 14, S = 14/35 * 2 / 2 = 0.4
+    CHECK(predict(q, k, {1.4, 1.0, 4})(0, 0, 0, 0) == doctest::Approx(0.4).epsilon(1e-6));
+    // 0.5*7 = 3.5 -> 4: S = 28/49 = 4/7
+    CHECK(predict(q, k, {1.0, 1.0, 4})(0, 0, 0, 0) == doctest::Approx(4.0 / 7.0).epsilon(1e-6));
+    // threshold 0.25: 0.5*28 = 14 -> clamped to 7: S = 49/(28*7) = 0.25
+    CHECK(predict(q, k, {0.25, 1.0, 4})(0, 0, 0, 0) == doctest::Approx(0.25).epsilon(1e-6));
+    // 2 bits, threshold 1: 0.5*1 = 0.5 -> 0 (tie to even): the whole row predicts 0
+    CHECK(predict(q, k, {1.0, 1.0, 2})(0, 0, 0, 0) == S(0));
+    // 2 bits: 1.5 -> 2 -> clamped to 1 at threshold 1/3
+    CHECK(predict(q, k, {1.0 / 3.0, 1.0, 2})(0, 0, 0, 0) == doctest::Approx(1.0 / 3.0).epsilon(1e-6));
+    // 16 bits: 0.5*32767 = 16383.5 -> 16384; S = 16384*32767/32767^2 = 16384/32767 (int64 accumulation)
+    CHECK(predict(q, k, {1.0, 1.0, 16})(0, 0, 0, 0) == doctest::Approx(16384.0 / 32767.0).epsilon(1e-6));
+    // 8 bits: 0.5*127 = 63.5 -> 64 (even); S = 64*127/127^2 = 64/127
+    CHECK(predict(q, k, {1.0, 1.0, 8})(0, 0, 0, 0) == doctest::Approx(64.0 / 127.0).epsilon(1e-6));
+}
+
+TEST_CASE("predictor: dot products that overflow int32 are accumulated in int64") {
+    deq::index_t const d = 140000;  // 127^2 * d > 2^31 - 1
+    deq::tensor<float, 4> q({1, 1, 1, d}, 1.0f), k({1, 1, 1, d}, 1.0f);
+    auto s = predict(q, k, {1e-3, 1e-3, 8});  // every level clamps to 127
+    double const sx = 127.0 / 1e-3;
+    double const expected = 127.0 * 127.0 * static_cast<double>(d) / (sx * sx) * static_cast<double>(d) /
+                            std::sqrt(static_cast<double>(d));
+    CHECK(s(0, 0, 0, 0) > 0.0f);
+    CHECK(s(0, 0, 0, 0) == doctest::Approx(expected).epsilon(1e-5));
+}
+
+TEST_CASE_TEMPLATE("predictor: calibration is the abs-max of the normalised rows", T, float, double, deq::float16) {
+    using S = deq::accum_t<T>;
+    auto q = make4<T>(1, 2, 1, 4, {3, 4, 0, 0, 1, 1, 1, 1});   // unit rows (0.6,0.8,0,0) and 0.5's
+    auto k = make4<T>(1, 2, 1, 4, {0, 0, 0, 0, 0, 0, 0, 0});   // all zero -> threshold 1
+    auto c = deq::calibrate_predictor(q.cview(), k.cview(), 6);
+    CHECK(c.threshold_q == static_cast<double>(S(4) / S(5)));
+    CHECK(c.threshold_k == 1.0);
+    CHECK(c.bits == 6);
+    // Predicting with the calibrated threshold maps the largest unit element to the top level exactly.
+    auto k2 = make4<T>(1, 2, 1, 4, {0, 1, 0, 0, 0, 1, 0, 0});
+    auto c2 = deq::calibrate_predictor(q.cview(), k2.cview(), 4);
+    CHECK(c2.threshold_k == 1.0);
+    auto s = predict(q, k2, c2);
+    // q0 levels: 0.6/0.8*7 = 5.25 -> 5 and 7; k level 7 on column 1: dot 49 -> S = 49/(sx*7) * 5 * 1 / 2
+    double const sx = 7.0 / c2.threshold_q;
+    CHECK(s(0, 0, 0, 0) == doctest::Approx(49.0 / (sx * 7.0) * 5.0 / 2.0).epsilon(1e-6));
+    CHECK_THROWS_AS(deq::calibrate_predictor(q.cview(), k.cview(), 9), deq::invalid_argument);
+    q(0, 1, 0, 2) = T(std::numeric_limits<float>::quiet_NaN());
+    auto const msg = message_of([&] { deq::calibrate_predictor(q.cview(), k.cview()); });
+    CHECK(msg.find("'q'") != std::string::npos);
+    CHECK(msg.find("[0, 1, 0, 2]") != std::string::npos);
+    CHECK_THROWS_AS(deq::calibrate_predictor(q.cview(), k.cview()), deq::numeric_error);
+}
+
+TEST_CASE("predictor: config validation names the field and value") {
+    CHECK_NOTHROW(deq::predictor_config{0.5, 0.5, 4}.validate());
+    for (int bits : {2, 3, 5, 8, 16}) CHECK_NOTHROW(deq::predictor_config{1, 1, bits}.validate());
+    for (int bits : {-1, 0, 1, 9, 12, 15, 17, 32}) {
+        deq::predictor_config c{1, 1, bits};
+        CHECK_THROWS_AS(c.validate(), deq::invalid_argument);
+        auto const msg = message_of([&] { c.validate(); });
+        CHECK(msg.find("bits") != std::string::npos);
+        CHECK(msg.find(std::to_string(bits)) != std::string::npos);
+    }
+    double const inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    for (double t : {0.0, -1.0, inf, -inf, nan}) {
+        deq::predictor_config cq{t, 1, 4}, ck{1, t, 4};
+        CHECK_THROWS_AS(cq.validate(), deq::invalid_argument);
+        CHECK_THROWS_AS(ck.validate(), deq::invalid_argument);
+        CHECK(message_of([&] { cq.validate(); }).find("threshold_q") != std::string::npos);
+        CHECK(message_of([&] { ck.validate(); }).find("threshold_k") != std::string::npos);
+    }
+    CHECK(message_of([] { deq::predictor_config{-2.5, 1, 4}.validate(); }).find("-2.5") != std::string::npos);
+    CHECK(message_of([] { deq::predictor_config{}.validate(); }).find("threshold_q") != std::string::npos);
+}
+
+TEST_CASE_TEMPLATE("predictor: shape, value and threshold errors", T, float, double, deq::float16) {
+    using S = deq::accum_t<T>;
+    deq::exec::serial const serial;
+    deq::tensor<T, 4> q({1, 2, 3, 4}, T(1)), k({1, 2, 5, 4}, T(1));
+    deq::tensor<S, 4> s({1, 2, 3, 5});
+    deq::predictor_config const c{1, 1, 4};
+    CHECK_NOTHROW(deq::predict_scores(serial, q.cview(), k.cview(), c, s.view()));
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), deq::predictor_config{0, 1, 4}, s.view()),
+                    deq::invalid_argument);
+    deq::tensor<T, 4> k_bad_d({1, 2, 5, 3}, T(1)), k_bad_h({1, 1, 5, 4}, T(1)), k_bad_b({2, 2, 5, 4}, T(1));
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k_bad_d.cview(), c, s.view()), deq::shape_error);
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k_bad_h.cview(), c, s.view()), deq::shape_error);
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k_bad_b.cview(), c, s.view()), deq::shape_error);
+    deq::tensor<S, 4> s_bad({1, 2, 3, 4});
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), c, s_bad.view()), deq::shape_error);
+    CHECK(message_of([&] { deq::predict_scores(serial, q.cview(), k.cview(), c, s_bad.view()); }).find("'scores'") !=
+          std::string::npos);
+    deq::tensor<T, 4> q_empty({1, 2, 0, 4}), k_zero_d({1, 2, 5, 0});
+    deq::tensor<S, 4> s_empty({1, 2, 0, 5});
+    CHECK_THROWS_AS(deq::predict_scores(serial, q_empty.cview(), k.cview(), c, s_empty.view()), deq::shape_error);
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k_zero_d.cview(), c), deq::shape_error);
+
+    q(0, 1, 2, 3) = T(std::numeric_limits<float>::quiet_NaN());
+    auto msg = message_of([&] { deq::predict_scores(serial, q.cview(), k.cview(), c, s.view()); });
+    CHECK(msg.find("'q'") != std::string::npos);
+    CHECK(msg.find("[0, 1, 2, 3]") != std::string::npos);
+    CHECK_THROWS_AS(deq::predict_scores(deq::exec::threads{2}, q.cview(), k.cview(), c, s.view()), deq::numeric_error);
+    q(0, 1, 2, 3) = T(1);
+    k(0, 0, 4, 1) = T(-std::numeric_limits<float>::infinity());
+    msg = message_of([&] { deq::predict_scores(serial, q.cview(), k.cview(), c, s.view()); });
+    CHECK(msg.find("'k'") != std::string::npos);
+    CHECK(msg.find("[0, 0, 4, 1]") != std::string::npos);
+    CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), c, s.view()), deq::numeric_error);
+
+    if constexpr (std::is_same_v<S, float>) {
+        // Finite double thresholds that do not survive the conversion to the float score type.
+        k(0, 0, 4, 1) = T(1);
+        CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), deq::predictor_config{1e-60, 1, 4}, s.view()),
+                        deq::invalid_argument);
+        CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), deq::predictor_config{1, 1e300, 4}, s.view()),
+                        deq::invalid_argument);
+        CHECK_THROWS_AS(deq::predict_scores(serial, q.cview(), k.cview(), deq::predictor_config{1e-20, 1e-20, 4}, s.view()),
+                        deq::invalid_argument);
+    }
+}
+
+TEST_CASE("predictor: overflowing norms are reported, not turned into NaN") {
+    deq::tensor<float, 4> q({1, 1, 1, 2}, 3e38f), k({1, 1, 1, 2}, 1.0f);
+    // The norm of q (4.2e38) overflows float.
+    CHECK_THROWS_AS(predict(q, k, {1, 1, 4}), deq::numeric_error);
+    deq::tensor<float, 4> q2({1, 1, 1, 2}, 1e20f), k2({1, 1, 1, 2}, 1e20f);
+    // Norms are finite but their product (2e40) is not.
+    CHECK_THROWS_AS(predict(q2, k2, {1, 1, 4}), deq::numeric_error);
+    // Tiny values whose squares underflow float still normalise correctly (double accumulation).
+    deq::tensor<float, 4> q3({1, 1, 1, 2}, 1e-30f), k3({1, 1, 1, 2}, 1.0f);
+    CHECK(predict(q3, k3, {1, 1, 4})(0, 0, 0, 0) == doctest::Approx(1e-30 * std::sqrt(2.0) * std::sqrt(2.0) *
+                                                                       (5.0 * 5.0 * 2.0 / 49.0) / std::sqrt(2.0))
+                                                         .epsilon(1e-5));
+}
+
+TEST_CASE_TEMPLATE("predictor: serial and threads agree bit for bit; strided outputs", T, float, double, deq::float16) {
+    using S = deq::accum_t<T>;
+    deq::tensor<T, 4> q({2, 3, 17, 8}), k({2, 3, 13, 8});
+    deq_test::fill_normal(q, 11);
+    deq_test::fill_normal(k, 12);
+    deq::predictor_config const c = deq::calibrate_predictor(q.cview(), k.cview(), 4);
+    auto a = deq::predict_scores(deq::exec::serial{}, q.cview(), k.cview(), c);
+    auto b = deq::predict_scores(deq::exec::threads{3}, q.cview(), k.cview(), c);
+    CHECK(a.storage() == b.storage());
+    // Write into a transposed (strided) view [B, H, Lq, Lk] whose storage is [B, H, Lk, Lq].
+    deq::tensor<S, 4> store({2, 3, 13, 17});
+    deq::tensor_view<S, 4> tv(store.data(), {2, 3, 17, 13}, {3 * 13 * 17, 13 * 17, 1, 17});
+    deq::predict_scores(deq::exec::threads{2}, q.view(), k.cview(), c, tv);
+    bool same = true;
+    for (deq::index_t b0 = 0; b0 < 2; ++b0)
+        for (deq::index_t h = 0; h < 3; ++h)
+            for (deq::index_t i = 0; i < 17; ++i)
+                for (deq::index_t j = 0; j < 13; ++j) same = same && store(b0, h, j, i) == a(b0, h, i, j);
+    CHECK(same);
+}
+
+TEST_CASE_TEMPLATE("predictor: matches a naive double re-implementation of the reference", T, float, double,
+                   deq::float16) {
+    using S = deq::accum_t<T>;
+    for (int bits : {2, 4, 8, 16}) {
+        CAPTURE(bits);
+        deq::tensor<T, 4> q({2, 2, 19, 16}), k({2, 2, 23, 16});
+        deq_test::fill_normal(q, 100 + static_cast<std::uint64_t>(bits), 0.1, 1.5);
+        deq_test::fill_normal(k, 200 + static_cast<std::uint64_t>(bits), -0.2, 0.7);
+        // thresholds below the abs-max so that clamping happens too
+        deq::predictor_config const cal = deq::calibrate_predictor(q.cview(), k.cview(), bits);
+        deq::predictor_config const c{cal.threshold_q * 0.8, cal.threshold_k * 0.9, bits};
+        auto s = predict(q, k, c);
+        // Near a rounding tie of q̂·s the float and double quantizations may pick different levels; such
+        // rows are skipped. With 16 bits in float every row is within float rounding of some tie, so
+        // nothing is skipped and the tolerance covers one-level flips instead.
+        bool const float16bits = std::is_same_v<S, float> && bits == 16;
+        double const window = std::is_same_v<S, float> ? (float16bits ? 0.0 : 1e-5) : 1e-12;
+        // The naive version uses the thresholds as the predictor sees them (rounded to S).
+        auto ref = naive_predict(q, k, static_cast<double>(static_cast<S>(c.threshold_q)),
+                                 static_cast<double>(static_cast<S>(c.threshold_k)), bits, window);
+        double maxref = 0;
+        for (double v : ref.scores) maxref = std::fmax(maxref, std::fabs(v));
+        double worst = 0;
+        std::size_t skipped = 0;
+        for (std::size_t o = 0; o < ref.scores.size(); ++o) {
+            if (ref.ambiguous[o]) {
+                ++skipped;
+                continue;
+            }
+            worst = std::fmax(worst, std::fabs(static_cast<double>(s.data()[o]) - ref.scores[o]));
+        }
+        CHECK(skipped < ref.scores.size() / 20);
+        CHECK(worst <= (float16bits ? 1e-4 : (std::is_same_v<S, float> ? 1e-6 : 1e-13)) * maxref);
+    }
+}
