@@ -1,0 +1,212 @@
+/// @file
+/// @brief The attention row kernel (internal; see deq/attention/attention.hpp): one work item per
+/// query row (b, h, i), for every mode (dense, masked, mixed precision, three-level).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../../config.hpp"
+#include "../../core/bit_mask.hpp"
+#include "../../core/padding.hpp"
+#include "../../core/tensor.hpp"
+#include "../options.hpp"
+
+namespace deq::detail {
+
+/// The additive penalty of the reference for pruned entries and padded keys.
+inline constexpr double attention_penalty = -10000.0;
+
+/// A skipped pruned entry must sit at least this far below the row maximum (after the penalty), so
+/// that exp() of it is exactly 0 in float (underflow below about -103.97) and in double (below -745.2).
+inline constexpr double attention_skip_margin = 800.0;
+
+/// Per-row counts written by the kernel and reduced on the host.
+struct attention_row_record {
+    index_t kept_real = 0;     ///< Real keys that are kept.
+    index_t high_real = 0;     ///< Real keys that are kept and refined (full precision).
+    index_t exact_scores = 0;  ///< Exact dot products evaluated for this row.
+};
+
+/// Splits a flat row index into (b, h, i).
+DEQ_HOST_DEVICE inline void attention_split_row(index_t r, index_t heads, index_t rows, index_t& b, index_t& h,
+                                                index_t& i) {
+    index_t const per_batch = heads * rows;
+    b = r / per_batch;
+    index_t const rem = r - b * per_batch;
+    h = rem / rows;
+    i = rem - h * rows;
+}
+
+/// Bit j of a packed mask row.
+DEQ_HOST_DEVICE inline bool attention_bit(std::uint64_t const* row, index_t j) {
+    return ((row[j / mask_word_bits] >> (j % mask_word_bits)) & 1u) != 0;
+}
+
+/// Kernel: the largest L2 norm of the keys of each (b, h), in double (the bound used for exact skipping).
+/// One work item per (b, h).
+/// @tparam T Element type.
+/// @tparam S Score type.
+template <class T, class S>
+struct attention_key_norm_kernel {
+    tensor_view<T const, 4> k;  ///< Keys [B, H, Lk, d].
+    double* out;                ///< Output [B * H].
+
+    DEQ_HOST_DEVICE void operator()(index_t bh) const {
+        index_t const heads = k.extent(1);
+        index_t const b = bh / heads;
+        index_t const h = bh - b * heads;
+        double best = 0;
+        for (index_t j = 0; j < k.extent(2); ++j) {
+            double sum = 0;
+            for (index_t t = 0; t < k.extent(3); ++t) {
+                double const x = static_cast<double>(static_cast<S>(k(b, h, j, t)));
+                sum += x * x;
+            }
+            double const n = std::sqrt(sum);
+            best = n > best ? n : best;
+        }
+        out[bh] = best;
+    }
+};
+
+/// The attention kernel: one work item per query row (b, h, i) of a launch of rows
+/// [first_row, first_row + n). Uses a scratch slice of `Lk + dv + d` scores per work item.
+/// @tparam T Element type of q, k, v and out.
+/// @tparam S Score type (`accum_t<T>`).
+template <class T, class S>
+struct attention_row_kernel {
+    tensor_view<T const, 4> q;         ///< Queries [B, H, Lq, d].
+    tensor_view<T const, 4> k;         ///< Keys [B, H, Lk, d].
+    tensor_view<T const, 4> v;         ///< Values [B, H, Lk, dv].
+    tensor_view<T, 4> out;             ///< Output [B, H, Lq, dv].
+    key_padding padding;               ///< Key padding.
+    const_bit_mask_view kept;          ///< Kept set or empty.
+    const_bit_mask_view refined;       ///< Refined set or empty.
+    tensor_view<S const, 4> predicted; ///< Ŝ (used with `refined`).
+    empty_row_policy policy;           ///< Empty-row policy.
+    double const* key_norm_max;        ///< Largest key norm per (b, h), or null (no skipping).
+    S* scratch;                        ///< `n * (Lk + dv + d)` scores for this launch.
+    attention_row_record* records;     ///< One record per row of the whole call.
+    index_t first_row;                 ///< First row of this launch.
+
+    /// Score of entry j before the penalties: exact or predicted.
+    DEQ_HOST_DEVICE S raw_score(S const* qi, index_t b, index_t h, index_t i, index_t j, bool exact, S sqrt_d,
+                                index_t& exact_count) const {
+        if (!exact) return predicted(b, h, i, j);
+        index_t const dim = q.extent(3);
+        S acc = S(0);
+        for (index_t t = 0; t < dim; ++t) acc += qi[t] * static_cast<S>(k(b, h, j, t));
+        ++exact_count;
+        return acc / sqrt_d;
+    }
+
+    DEQ_HOST_DEVICE void operator()(index_t item) const {
+        index_t const heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
+        index_t const lk = k.extent(2), dv = v.extent(3);
+        index_t const r = first_row + item;
+        index_t b = 0, h = 0, i = 0;
+        attention_split_row(r, heads, lq, b, h, i);
+
+        S* const s = scratch + item * (lk + dv + dim);
+        S* const acc = s + lk;
+        S* const qi = acc + dv;
+        S const pen = static_cast<S>(attention_penalty);
+        S const sqrt_d = static_cast<S>(std::sqrt(static_cast<double>(dim)));
+
+        std::uint64_t const* const kept_row = kept.empty() ? nullptr : kept.row(b, h, i);
+        std::uint64_t const* const ref_row = refined.empty() ? nullptr : refined.row(b, h, i);
+
+        attention_row_record rec;
+        index_t real_keys = 0;
+        for (index_t j = 0; j < lk; ++j) {
+            if (!padding.is_valid(b, j)) continue;
+            ++real_keys;
+            bool const kj = kept_row == nullptr || attention_bit(kept_row, j);
+            bool const rj = ref_row == nullptr || attention_bit(ref_row, j);
+            rec.kept_real += kj ? 1 : 0;
+            rec.high_real += (kj && rj) ? 1 : 0;
+        }
+        bool const empty = rec.kept_real == 0;
+
+        for (index_t t = 0; t < dv; ++t) acc[t] = S(0);
+
+        if (empty && policy != empty_row_policy::reference) {
+            if (policy == empty_row_policy::uniform) {
+                bool const all_keys = real_keys == 0;
+                S const w = S(1) / static_cast<S>(all_keys ? lk : real_keys);
+                for (index_t j = 0; j < lk; ++j) {
+                    if (!all_keys && !padding.is_valid(b, j)) continue;
+                    for (index_t t = 0; t < dv; ++t) acc[t] += w * static_cast<S>(v(b, h, j, t));
+                }
+            }
+            for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(acc[t]);
+            records[r] = rec;
+            return;
+        }
+
+        for (index_t t = 0; t < dim; ++t) qi[t] = static_cast<S>(q(b, h, i, t));
+
+        // Pass 1: every score, except (when skipping may be exact) the exact scores of pruned entries.
+        bool const may_skip = kept_row != nullptr && !empty && key_norm_max != nullptr;
+        bool deferred = false;
+        S m = S(0);  // the row maximum, set by the first score
+        bool have_max = false;
+        for (index_t j = 0; j < lk; ++j) {
+            bool const kj = kept_row == nullptr || attention_bit(kept_row, j);
+            bool const rj = ref_row == nullptr || attention_bit(ref_row, j);
+            if (may_skip && !kj && rj) {
+                deferred = true;
+                continue;
+            }
+            S x = raw_score(qi, b, h, i, j, rj, sqrt_d, rec.exact_scores);
+            if (!kj) x = x + pen;
+            if (!padding.is_valid(b, j)) x = x + pen;
+            s[j] = x;
+            if (!have_max || x > m) m = x;
+            have_max = true;
+        }
+
+        // The deferred entries are exactly zero after the softmax if their bound lies far below the max.
+        bool skip = false;
+        if (deferred) {
+            double qn = 0;
+            for (index_t t = 0; t < dim; ++t) qn += static_cast<double>(qi[t]) * static_cast<double>(qi[t]);
+            double const eps = sizeof(S) <= 4 ? 1.1920928955078125e-07 : 2.220446049250313e-16;  // of S
+            double const bound = std::sqrt(qn) * key_norm_max[b * heads + h] / std::sqrt(static_cast<double>(dim)) *
+                                     (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * eps) +
+                                 1.0;
+            skip = (bound + attention_penalty) - static_cast<double>(m) < -attention_skip_margin;
+            if (!skip) {
+                for (index_t j = 0; j < lk; ++j) {
+                    if (attention_bit(kept_row, j) || !(ref_row == nullptr || attention_bit(ref_row, j))) continue;
+                    S x = raw_score(qi, b, h, i, j, true, sqrt_d, rec.exact_scores) + pen;
+                    if (!padding.is_valid(b, j)) x = x + pen;
+                    s[j] = x;
+                    if (x > m) m = x;
+                }
+            }
+        }
+
+        // Softmax (subtract the row maximum, exp, sum in key order, divide) and P·V.
+        S sum = S(0);
+        for (index_t j = 0; j < lk; ++j) {
+            if (skip && !attention_bit(kept_row, j) && (ref_row == nullptr || attention_bit(ref_row, j))) {
+                s[j] = S(0);
+                continue;
+            }
+            S const e = std::exp(s[j] - m);
+            s[j] = e;
+            sum += e;
+        }
+        for (index_t j = 0; j < lk; ++j) {
+            S const p = s[j] / sum;
+            if (p == S(0)) continue;  // adds exactly nothing (v is finite)
+            for (index_t t = 0; t < dv; ++t) acc[t] += p * static_cast<S>(v(b, h, j, t));
+        }
+        for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(acc[t]);
+        records[r] = rec;
+    }
+};
+
+}  // namespace deq::detail

@@ -1,0 +1,188 @@
+/// @file
+/// @brief One-call attention pipelines: Sanger (predict → prune → sparse attention), DEQ (predict →
+/// refine → mixed-precision attention), three-level (predict → prune + refine → attention) and static
+/// sparse attention. Each allocates the predicted scores and masks on the host and returns the call's
+/// deq::attention_stats.
+///
+/// | pipeline | predictor | masks | attention |
+/// |---|---|---|---|
+/// | sanger_attention | predict_scores | kept = select(P̂ > θ) | exact scores, -10000 on pruned |
+/// | deq_attention | predict_scores | refined = select(refine) | refined exact, others Ŝ |
+/// | three_level_attention | predict_scores | make_precision_map(prune, refine) | both |
+/// | static_sparse_attention | none | the given pattern | exact scores, -10000 outside the pattern |
+#pragma once
+
+#include "../core/accumulator.hpp"
+#include "../core/bit_mask.hpp"
+#include "../core/padding.hpp"
+#include "../core/tensor.hpp"
+#include "../exec/execution_space.hpp"
+#include "../mask/mask_rule.hpp"
+#include "../mask/precision_map.hpp"
+#include "../mask/select.hpp"
+#include "../predict/sanger_predictor.hpp"
+#include "attention.hpp"
+#include "detail/validate.hpp"
+#include "options.hpp"
+#include "stats.hpp"
+
+namespace deq {
+
+namespace detail {
+
+/// Validates the operands and padding of a pipeline before any work (so errors name the caller's tensors).
+template <class T, class S>
+void pipeline_precheck(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
+                       tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out, key_padding const& padding) {
+    attention_options<S> options;
+    options.padding = padding;
+    attention_validate(q, k, v, out, options);
+}
+
+/// Predicts Ŝ for a pipeline.
+template <class Space, class T>
+tensor<accum_t<T>, 4> pipeline_predict(Space const& space, tensor_view<T const, 4> const& q,
+                                       tensor_view<T const, 4> const& k, predictor_config const& config) {
+    tensor<accum_t<T>, 4> scores({q.extent(0), q.extent(1), q.extent(2), k.extent(2)});
+    predict_scores(space, q, k, config, scores.view());
+    return scores;
+}
+
+}  // namespace detail
+
+/// Sanger's dynamic sparse attention: predicts the scores with the low-bit predictor, keeps the entries
+/// whose predicted probability exceeds @p theta (`P̂ > θ`, padded keys at -10000 in P̂), and computes the
+/// full-precision attention with -10000 on the pruned entries (algorithm.md §5.3).
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space      Execution space.
+/// @param q          Queries [B, H, Lq, d].
+/// @param k          Keys [B, H, Lk, d].
+/// @param v          Values [B, H, Lk, dv].
+/// @param out        Output [B, H, Lq, dv].
+/// @param config     Predictor thresholds and bit width.
+/// @param theta      Pruning threshold θ in [0, 1] (reference: 0.02, 0.002).
+/// @param padding    Key padding [B, Lk] or none.
+/// @param empty_rows Policy for rows whose every real key is pruned.
+/// @return Statistics: `density` is Sanger's `overall-sparsity` (kept fraction of the valid pairs).
+/// @throws As predict_scores(), mask_rule::probability() and attention().
+template <exec::host_execution_space Space, attention_element T>
+attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                 tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
+                                 double theta, key_padding padding = {},
+                                 empty_row_policy empty_rows = empty_row_policy::reference) {
+    using S = accum_t<T>;
+    detail::pipeline_precheck<T, S>(q, k, v, out, padding);
+    mask_rule const rule = mask_rule::probability(theta);
+    config.validate();
+    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
+    bit_mask kept(q.extent(0), q.extent(1), q.extent(2), k.extent(2));
+    select_elements(space, scores.cview(), padding, rule, kept.view());
+    attention_options<S> options;
+    options.padding = padding;
+    options.kept = kept.view();
+    options.empty_rows = empty_rows;
+    return attention(space, q, k, v, out, options);
+}
+
+/// DEQ's element-wise mixed-precision attention: predicts the scores, selects the refined entries with
+/// @p refine (e.g. `mask_rule::adaptive_maximum(0.8, max_granularity::sequence)`, the `adamax_nb80`
+/// default), and computes attention with the exact score on refined entries and the predicted score
+/// elsewhere; nothing is pruned (algorithm.md §5.4).
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space   Execution space.
+/// @param q       Queries [B, H, Lq, d].
+/// @param k       Keys [B, H, Lk, d].
+/// @param v       Values [B, H, Lk, dv].
+/// @param out     Output [B, H, Lq, dv].
+/// @param config  Predictor thresholds and bit width.
+/// @param refine  Refinement rule.
+/// @param padding Key padding [B, Lk] or none.
+/// @return Statistics: `refinement_ratio` is DEQ's logged refinement ratio.
+/// @throws As predict_scores(), select_elements() and attention().
+template <exec::host_execution_space Space, attention_element T>
+attention_stats deq_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                              tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
+                              mask_rule const& refine, key_padding padding = {}) {
+    using S = accum_t<T>;
+    detail::pipeline_precheck<T, S>(q, k, v, out, padding);
+    refine.validate();
+    config.validate();
+    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
+    bit_mask refined(q.extent(0), q.extent(1), q.extent(2), k.extent(2));
+    select_elements(space, scores.cview(), padding, refine, refined.view());
+    attention_options<S> options;
+    options.padding = padding;
+    options.refined = refined.view();
+    options.predicted = scores.cview();
+    return attention(space, q, k, v, out, options);
+}
+
+/// Three-level element-wise attention: predicts the scores, prunes with @p prune, refines the kept
+/// entries selected by @p refine (`refined = refine ∧ kept`), and computes attention with exact scores on
+/// refined entries, predicted scores on kept unrefined entries and -10000 added on pruned entries.
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space      Execution space.
+/// @param q          Queries [B, H, Lq, d].
+/// @param k          Keys [B, H, Lk, d].
+/// @param v          Values [B, H, Lk, dv].
+/// @param out        Output [B, H, Lq, dv].
+/// @param config     Predictor thresholds and bit width.
+/// @param prune      Rule selecting the kept entries.
+/// @param refine     Rule selecting the refined entries among the kept ones.
+/// @param padding    Key padding [B, Lk] or none.
+/// @param empty_rows Policy for rows whose every real key is pruned.
+/// @return Statistics (density = kept fraction, refinement_ratio = high-precision fraction).
+/// @throws As predict_scores(), make_precision_map() and attention().
+template <exec::host_execution_space Space, attention_element T>
+attention_stats three_level_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                      tensor_view<T const, 4> v, tensor_view<T, 4> out,
+                                      predictor_config const& config, mask_rule const& prune,
+                                      mask_rule const& refine, key_padding padding = {},
+                                      empty_row_policy empty_rows = empty_row_policy::reference) {
+    using S = accum_t<T>;
+    detail::pipeline_precheck<T, S>(q, k, v, out, padding);
+    prune.validate();
+    refine.validate();
+    config.validate();
+    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
+    precision_map const map = make_precision_map(space, scores.cview(), padding, prune, refine);
+    attention_options<S> options;
+    options.padding = padding;
+    options.kept = map.kept.view();
+    options.refined = map.refined.view();
+    options.predicted = scores.cview();
+    options.empty_rows = empty_rows;
+    return attention(space, q, k, v, out, options);
+}
+
+/// Static block-sparse attention: exact scores with -10000 on the entries outside @p pattern (e.g. a
+/// Longformer or Fixed mask from make_static_mask(), [1, 1, L, L] broadcast over batch and heads).
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space      Execution space.
+/// @param q          Queries [B, H, Lq, d].
+/// @param k          Keys [B, H, Lk, d].
+/// @param v          Values [B, H, Lk, dv].
+/// @param out        Output [B, H, Lq, dv].
+/// @param pattern    Kept entries, [B or 1, H or 1, Lq, Lk].
+/// @param padding    Key padding [B, Lk] or none.
+/// @param empty_rows Policy for rows with no kept real key.
+/// @return Statistics (density = the pattern's kept fraction of the valid pairs).
+/// @throws As attention(); deq::invalid_argument for an empty @p pattern.
+template <exec::host_execution_space Space, attention_element T>
+attention_stats static_sparse_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                        tensor_view<T const, 4> v, tensor_view<T, 4> out,
+                                        const_bit_mask_view pattern, key_padding padding = {},
+                                        empty_row_policy empty_rows = empty_row_policy::reference) {
+    if (pattern.empty()) detail::throw_invalid_argument("pattern", "<empty>", "must be a mask (use attention() for dense)");
+    attention_options<accum_t<T>> options;
+    options.padding = padding;
+    options.kept = pattern;
+    options.empty_rows = empty_rows;
+    return attention(space, q, k, v, out, options);
+}
+
+}  // namespace deq

@@ -1,0 +1,200 @@
+// Pipelines: each equals the composition of predictor, mask selection and attention, and rejects bad
+// parameters before doing any work.
+#include <doctest/doctest.h>
+
+#include <deq/attention/pipelines.hpp>
+#include <deq/exec/serial.hpp>
+#include <deq/exec/threads.hpp>
+#include <deq/mask/static_pattern.hpp>
+#include <deq/numeric/float16.hpp>
+
+#include "attention_test_util.hpp"
+
+using deq::index_t;
+using attn_test::check_throws;
+using attn_test::problem;
+
+#define ATTN_TYPES float, double, deq::float16
+
+namespace {
+
+template <class T>
+problem<T> pipeline_problem(std::uint64_t seed) {
+    problem<T> p(2, 3, 20, 20, 16, 8, seed, 1.5);
+    p.pad({20, 13});
+    return p;
+}
+
+template <class T>
+deq::predictor_config config_for(problem<T> const& p) {
+    return deq::calibrate_predictor(p.q.cview(), p.k.cview());
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("sanger_attention = predict + probability threshold + masked attention", T, ATTN_TYPES) {
+    using S = deq::accum_t<T>;
+    deq::exec::threads const space{2};
+    problem<T> p = pipeline_problem<T>(201), manual = p;
+    auto const cfg = config_for(p);
+    auto const st = deq::sanger_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg, 0.02,
+                                          p.padding);
+
+    auto const scores = deq::predict_scores(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), cfg);
+    deq::bit_mask const kept =
+        deq::select_elements(deq::exec::serial{}, scores.cview(), manual.padding, deq::mask_rule::probability(0.02));
+    deq::attention_options<S> opt;
+    opt.padding = manual.padding;
+    opt.kept = kept.view();
+    auto const st2 = deq::attention(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), manual.v.cview(),
+                                    manual.out.view(), opt);
+    CHECK(attn_test::bitwise_equal(p.out, manual.out));
+    CHECK(st.kept_pairs == st2.kept_pairs);
+    CHECK(st.density == st2.density);
+    CHECK(st.density > 0.05);
+    CHECK(st.density < 0.9);
+    CHECK(st.exact_scores < 2 * 3 * 20 * 20);  // pruned entries were skipped exactly
+
+    // Independent check of the attention part against the naive double reference with the same mask.
+    attn_test::naive_masks m;
+    m.kept = [&](index_t b, index_t h, index_t i, index_t j) { return kept.test(b, h, i, j); };
+    if (st.empty_rows == 0) CHECK(attn_test::max_rel_error(p.out, attn_test::naive_attention(p, m)) < attn_test::tolerance<T>());
+}
+
+TEST_CASE_TEMPLATE("sanger_attention with theta = 0 equals dense attention", T, float, double) {
+    problem<T> p = pipeline_problem<T>(202), dense = p;
+    deq::sanger_attention(deq::exec::serial{}, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), config_for(p), 0.0,
+                          p.padding);
+    deq::attention_options<deq::accum_t<T>> opt;
+    opt.padding = dense.padding;
+    deq::attention(deq::exec::serial{}, dense.q.cview(), dense.k.cview(), dense.v.cview(), dense.out.view(), opt);
+    CHECK(attn_test::bitwise_equal(p.out, dense.out));
+}
+
+TEST_CASE_TEMPLATE("deq_attention = predict + refinement rule + mixed-precision attention", T, ATTN_TYPES) {
+    using S = deq::accum_t<T>;
+    problem<T> p = pipeline_problem<T>(203), manual = p;
+    auto const cfg = config_for(p);
+    auto const rule = deq::mask_rule::adaptive_maximum(0.8, deq::max_granularity::row, true);
+    auto const st =
+        deq::deq_attention(deq::exec::serial{}, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg, rule, p.padding);
+
+    auto const scores = deq::predict_scores(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), cfg);
+    deq::bit_mask const refined = deq::select_elements(deq::exec::serial{}, scores.cview(), manual.padding, rule);
+    deq::attention_options<S> opt;
+    opt.padding = manual.padding;
+    opt.refined = refined.view();
+    opt.predicted = scores.cview();
+    auto const st2 = deq::attention(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), manual.v.cview(),
+                                    manual.out.view(), opt);
+    CHECK(attn_test::bitwise_equal(p.out, manual.out));
+    CHECK(st.refined_pairs == st2.refined_pairs);
+    CHECK(st.refinement_ratio == st2.refinement_ratio);
+    CHECK(st.refinement_ratio > 0.0);
+    CHECK(st.refinement_ratio < 0.5);
+    CHECK(st.density == 1.0);
+
+    attn_test::naive_masks m;
+    m.refined = [&](index_t b, index_t h, index_t i, index_t j) { return refined.test(b, h, i, j); };
+    m.predicted = [&](index_t b, index_t h, index_t i, index_t j) { return static_cast<double>(scores(b, h, i, j)); };
+    CHECK(attn_test::max_rel_error(p.out, attn_test::naive_attention(p, m)) < attn_test::tolerance<T>());
+}
+
+TEST_CASE_TEMPLATE("three_level_attention = predict + precision map + attention", T, ATTN_TYPES) {
+    using S = deq::accum_t<T>;
+    problem<T> p = pipeline_problem<T>(204), manual = p;
+    auto const cfg = config_for(p);
+    auto const prune = deq::mask_rule::probability(0.002);
+    auto const refine = deq::mask_rule::adaptive_maximum(0.8, deq::max_granularity::row, true);
+    auto const st = deq::three_level_attention(deq::exec::serial{}, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(),
+                                               cfg, prune, refine, p.padding);
+
+    auto const scores = deq::predict_scores(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), cfg);
+    auto const map = deq::make_precision_map(deq::exec::serial{}, scores.cview(), manual.padding, prune, refine);
+    deq::attention_options<S> opt;
+    opt.padding = manual.padding;
+    opt.kept = map.kept.view();
+    opt.refined = map.refined.view();
+    opt.predicted = scores.cview();
+    auto const st2 = deq::attention(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), manual.v.cview(),
+                                    manual.out.view(), opt);
+    CHECK(attn_test::bitwise_equal(p.out, manual.out));
+    CHECK(st.kept_pairs == st2.kept_pairs);
+    CHECK(st.refined_pairs == st2.refined_pairs);
+    CHECK(st.refined_pairs <= st.kept_pairs);
+    CHECK(st.density < 1.0);
+}
+
+TEST_CASE_TEMPLATE("static_sparse_attention with a Longformer pattern", T, ATTN_TYPES) {
+    using S = deq::accum_t<T>;
+    problem<T> p(2, 2, 40, 40, 8, 8, 205);
+    p.pad({40, 23});
+    problem<T> manual = p;
+    deq::bit_mask const pattern =
+        deq::make_static_mask(deq::exec::serial{}, deq::parse_static_pattern("longformer"), 40);
+    auto const st = deq::static_sparse_attention(deq::exec::serial{}, p.q.cview(), p.k.cview(), p.v.cview(),
+                                                 p.out.view(), pattern.view(), p.padding);
+    deq::attention_options<S> opt;
+    opt.padding = manual.padding;
+    opt.kept = pattern.view();
+    deq::attention(deq::exec::serial{}, manual.q.cview(), manual.k.cview(), manual.v.cview(), manual.out.view(), opt);
+    CHECK(attn_test::bitwise_equal(p.out, manual.out));
+    // density: kept fraction of the valid pairs, per sequence, averaged
+    double per_seq[2] = {0, 0};
+    index_t const len[2] = {40, 23};
+    for (int b = 0; b < 2; ++b) {
+        index_t kept = 0;
+        for (index_t i = 0; i < len[b]; ++i)
+            for (index_t j = 0; j < len[b]; ++j) kept += pattern.test(0, 0, i, j) ? 1 : 0;
+        per_seq[b] = static_cast<double>(kept) / static_cast<double>(len[b] * len[b]);
+    }
+    CHECK(st.density == doctest::Approx((per_seq[0] + per_seq[1]) / 2));
+    CHECK(st.empty_rows == 0);
+    attn_test::naive_masks m;
+    m.kept = [&](index_t, index_t, index_t i, index_t j) { return pattern.test(0, 0, i, j); };
+    CHECK(attn_test::max_rel_error(p.out, attn_test::naive_attention(p, m)) < attn_test::tolerance<T>());
+}
+
+TEST_CASE("pipelines reject bad parameters before any work") {
+    deq::exec::serial const space;
+    problem<float> p = pipeline_problem<float>(206);
+    auto const cfg = config_for(p);
+    check_throws<deq::invalid_argument>(
+        [&] { deq::sanger_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg, 1.5, p.padding); },
+        {"theta", "1.5"});
+    deq::predictor_config bad = cfg;
+    bad.threshold_q = 0;
+    check_throws<deq::invalid_argument>(
+        [&] { deq::sanger_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), bad, 0.02, p.padding); },
+        {"threshold_q", "0"});
+    bad = cfg;
+    bad.bits = 17;
+    check_throws<deq::invalid_argument>(
+        [&] {
+            deq::deq_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), bad,
+                               deq::mask_rule::keep_all(), p.padding);
+        },
+        {"bits", "17"});
+    deq::mask_rule broken = deq::mask_rule::top_k(4);
+    broken.k = 0;
+    check_throws<deq::invalid_argument>(
+        [&] {
+            deq::three_level_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg,
+                                       deq::mask_rule::probability(0.02), broken, p.padding);
+        },
+        {"'k'", "0"});
+    deq::tensor<float, 4> bad_v({2, 3, 19, 8});
+    check_throws<deq::shape_error>(
+        [&] { deq::sanger_attention(space, p.q.cview(), p.k.cview(), bad_v.cview(), p.out.view(), cfg, 0.02, p.padding); },
+        {"'v'", "[2, 3, 19, 8]"});
+    check_throws<deq::invalid_argument>(
+        [&] {
+            deq::static_sparse_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(),
+                                         deq::const_bit_mask_view{}, p.padding);
+        },
+        {"'pattern'"});
+    p.q(1, 1, 1, 1) = std::numeric_limits<float>::quiet_NaN();
+    check_throws<deq::numeric_error>(
+        [&] { deq::sanger_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg, 0.02, p.padding); },
+        {"'q'", "[1, 1, 1, 1]"});
+}
