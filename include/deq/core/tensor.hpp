@@ -107,12 +107,12 @@ public:
     }
 
     /// Element access.
-    /// @tparam I Integral index types, one per dimension.
+    /// @tparam Int Integral index types, one per dimension.
     /// @param idx One index per dimension, outermost first.
     /// @return Reference to the element.
-    template <class... I>
-        requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-    DEQ_HOST_DEVICE constexpr T& operator()(I... idx) const {
+    template <class... Int>
+        requires(sizeof...(Int) == Rank && (std::is_integral_v<Int> && ...))
+    DEQ_HOST_DEVICE constexpr T& operator()(Int... idx) const {
         index_t const ids[Rank] = {static_cast<index_t>(idx)...};
         index_t off = 0;
         for (int r = 0; r < Rank; ++r) off += ids[r] * strides_[r];
@@ -200,19 +200,19 @@ public:
     std::vector<T> const& storage() const { return data_; }
 
     /// Element access.
-    /// @tparam I Integral index types, one per dimension.
+    /// @tparam Int Integral index types, one per dimension.
     /// @param idx One index per dimension.
     /// @return Reference to the element.
-    template <class... I>
-    T& operator()(I... idx) {
+    template <class... Int>
+    T& operator()(Int... idx) {
         return view()(idx...);
     }
     /// Element access.
-    /// @tparam I Integral index types, one per dimension.
+    /// @tparam Int Integral index types, one per dimension.
     /// @param idx One index per dimension.
     /// @return Reference to the element.
-    template <class... I>
-    T const& operator()(I... idx) const {
+    template <class... Int>
+    T const& operator()(Int... idx) const {
         return view()(idx...);
     }
 

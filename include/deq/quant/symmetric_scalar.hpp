@@ -1,7 +1,7 @@
 /// @file
 /// @brief Scalar symmetric quantization exactly as the reference `quant_utils.py` does it.
 ///
-/// `scale = (2^(bits-1) - 1) / threshold`; `q = clamp(round_half_even(x * scale), -qmax, qmax)`;
+/// `scale = (1 / threshold) * (2^(bits-1) - 1)` (PyTorch's evaluation order); `q = clamp(round_half_even(x * scale), -qmax, qmax)`;
 /// `x' = q / scale`. All arithmetic in the given floating-point type (float for the reference).
 #pragma once
 
@@ -17,14 +17,18 @@ namespace deq::quant {
 /// @return 2^(bits-1) - 1.
 DEQ_HOST_DEVICE constexpr std::int32_t max_symmetric_level(int bits) { return (std::int32_t{1} << (bits - 1)) - 1; }
 
-/// Symmetric scale `(2^(bits-1) - 1) / threshold`.
+/// Symmetric scale `(2^(bits-1) - 1) / threshold`, rounded exactly as PyTorch evaluates the
+/// reference's `calc_max_quant_value(bits) / threshold_tensor`: `Tensor.__rtruediv__` computes
+/// `threshold.reciprocal() * qmax`, two roundings in `Float` (a plain division differs by one ulp for
+/// about a quarter of the thresholds).
 /// @tparam Float Arithmetic type.
 /// @param bits      Bit width, 2..16.
 /// @param threshold Clipping threshold (> 0).
 /// @return The scale.
 template <class Float>
 DEQ_HOST_DEVICE constexpr Float symmetric_scale(int bits, Float threshold) {
-    return static_cast<Float>(max_symmetric_level(bits)) / threshold;
+    Float const reciprocal = Float(1) / threshold;
+    return reciprocal * static_cast<Float>(max_symmetric_level(bits));
 }
 
 /// Quantizes @p x: `clamp(round_half_even(x * scale), -qmax, qmax)` as an integer level.
