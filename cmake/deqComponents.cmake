@@ -1,0 +1,90 @@
+# Helpers that give deq's optional component targets (deq::kokkos, deq::cuda) their usage
+# requirements. Used in two places, so the build tree and the installed package agree:
+#   - deq's own CMakeLists.txt (DEQ_ENABLE_KOKKOS / DEQ_ENABLE_CUDA), on INTERFACE libraries;
+#   - the installed deqConfig.cmake (find_package(deq COMPONENTS Kokkos CUDA)), on IMPORTED
+#     INTERFACE targets.
+# Nothing here changes global state: only the named target is modified.
+include_guard(GLOBAL)
+
+# deq_add_kokkos_usage(<target>)
+# Call after a successful find_package(Kokkos) in the calling scope. Links <target> to Kokkos.
+#
+# A standalone Kokkos (3.x, 4.x, 5.x) provides a working Kokkos::kokkos target, whose include
+# directories come through Kokkos::kokkoscore. Debian bookworm's libtrilinos-kokkos-dev (Kokkos
+# 3.4.01 built by TriBITS) ships a Kokkos::kokkos whose INTERFACE_INCLUDE_DIRECTORIES is the
+# non-existent <prefix>/lib/include (generate-time error when linked); its headers really live in
+# ${Kokkos_INCLUDE_DIRS} (<prefix>/include/trilinos) and its libraries are ${Kokkos_LIBRARIES}.
+# The Kokkos::kokkos target is used when it has no include directory of its own or one of them
+# holds Kokkos_Core.hpp; otherwise the variables are used, with the headers as SYSTEM includes.
+function(deq_add_kokkos_usage target)
+  set(use_target FALSE)
+  if(TARGET Kokkos::kokkos)
+    set(use_target TRUE)
+    get_target_property(dirs Kokkos::kokkos INTERFACE_INCLUDE_DIRECTORIES)
+    if(dirs)
+      set(use_target FALSE)
+      foreach(dir IN LISTS dirs)
+        if(dir MATCHES "\\$<" OR EXISTS "${dir}/Kokkos_Core.hpp")
+          set(use_target TRUE)
+        endif()
+      endforeach()
+    endif()
+  endif()
+
+  if(use_target)
+    target_link_libraries(${target} INTERFACE Kokkos::kokkos)
+    return()
+  endif()
+
+  set(found_core FALSE)
+  foreach(dir IN LISTS Kokkos_INCLUDE_DIRS)
+    if(EXISTS "${dir}/Kokkos_Core.hpp")
+      set(found_core TRUE)
+    endif()
+  endforeach()
+  if(NOT found_core OR NOT Kokkos_LIBRARIES)
+    message(FATAL_ERROR
+      "deq: the Kokkos found at '${Kokkos_DIR}' has neither a usable Kokkos::kokkos target nor "
+      "Kokkos_INCLUDE_DIRS (with Kokkos_Core.hpp) and Kokkos_LIBRARIES. Point Kokkos_ROOT at a "
+      "Kokkos installation.")
+  endif()
+  target_include_directories(${target} SYSTEM INTERFACE ${Kokkos_INCLUDE_DIRS})
+  target_link_libraries(${target} INTERFACE ${Kokkos_LIBRARIES})
+endfunction()
+
+# deq_toolkit_cccl_hints(<out-var>)
+# Call after a successful find_package(CUDAToolkit). Sets <out-var> to the directories where the
+# CUDA toolkit keeps its own CCCL package (<toolkit>/lib64/cmake/cccl, or lib/cmake/cccl).
+#
+# deq::cuda deliberately uses the CCCL (Thrust, CUB, libcu++) that ships with the CUDA toolkit
+# FindCUDAToolkit selected, the copy nvcc itself puts on the include path. The search is limited to
+# these hints (NO_DEFAULT_PATH), so another CCCL/Thrust on CMAKE_PREFIX_PATH or in /usr (Debian's
+# libthrust-dev 1.17) cannot shadow it. To use a different CCCL, set CCCL_DIR to the directory that
+# contains its cccl-config.cmake; an explicit CCCL_DIR always wins.
+function(deq_toolkit_cccl_hints out_var)
+  set(hints)
+  foreach(dir IN ITEMS "${CUDAToolkit_LIBRARY_DIR}" "${CUDAToolkit_TARGET_DIR}/lib64" "${CUDAToolkit_TARGET_DIR}/lib"
+                       "${CUDAToolkit_LIBRARY_ROOT}/lib64" "${CUDAToolkit_LIBRARY_ROOT}/lib")
+    if(dir AND IS_DIRECTORY "${dir}/cmake/cccl")
+      list(APPEND hints "${dir}/cmake/cccl")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES hints)
+  set(${out_var} "${hints}" PARENT_SCOPE)
+endfunction()
+
+# deq_find_toolkit_cccl([REQUIRED])
+# Build-tree counterpart of the find_dependency(CCCL ...) call in deqConfig.cmake.
+macro(deq_find_toolkit_cccl)
+  deq_toolkit_cccl_hints(_deq_cccl_hints)
+  find_package(CCCL CONFIG ${ARGN} HINTS ${_deq_cccl_hints} NO_DEFAULT_PATH)
+  unset(_deq_cccl_hints)
+endmacro()
+
+# deq_add_cuda_usage(<target>)
+# Call after find_package(CUDAToolkit) and the toolkit's CCCL were found. Links <target> to the
+# CUDA runtime (CUDA::cudart) and to CCCL::CCCL. No CUDA architectures or compile flags are set:
+# those belong to the consumer.
+function(deq_add_cuda_usage target)
+  target_link_libraries(${target} INTERFACE CUDA::cudart CCCL::CCCL)
+endfunction()

@@ -1,0 +1,28 @@
+# Helpers shared by the consumer projects: snapshot the global/directory build state and check
+# that deq changed none of it.
+function(deq_snapshot_state out_var)
+  set(state "")
+  foreach(var CMAKE_CXX_FLAGS CMAKE_CXX_STANDARD CMAKE_CXX_STANDARD_REQUIRED CMAKE_CXX_EXTENSIONS
+              CMAKE_CUDA_ARCHITECTURES CMAKE_CUDA_STANDARD CMAKE_EXE_LINKER_FLAGS CMAKE_POSITION_INDEPENDENT_CODE)
+    if(DEFINED ${var})
+      string(APPEND state "${var}=[${${var}}]\n")
+    else()
+      string(APPEND state "${var} undefined\n")
+    endif()
+  endforeach()
+  foreach(prop INCLUDE_DIRECTORIES COMPILE_OPTIONS COMPILE_DEFINITIONS LINK_OPTIONS LINK_DIRECTORIES)
+    get_directory_property(value ${prop})
+    string(APPEND state "dir ${prop}=[${value}]\n")
+  endforeach()
+  get_property(value GLOBAL PROPERTY RULE_LAUNCH_COMPILE)
+  string(APPEND state "RULE_LAUNCH_COMPILE=[${value}]\n")
+  set(${out_var} "${state}" PARENT_SCOPE)
+endfunction()
+
+function(deq_check_state_unchanged before what)
+  deq_snapshot_state(after)
+  if(NOT before STREQUAL after)
+    message(FATAL_ERROR "${what} changed the consumer's global build state.\nbefore:\n${before}\nafter:\n${after}")
+  endif()
+  message(STATUS "${what} left the global build state unchanged")
+endfunction()
