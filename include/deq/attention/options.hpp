@@ -33,6 +33,7 @@ enum class empty_row_policy {
 
 /// Name of a policy: "reference", "uniform" or "zero" ("invalid" otherwise).
 /// @param policy The policy.
+/// @return "reference", "uniform" or "zero" (a string literal); "invalid" for a value outside the enumeration.
 inline char const* to_string(empty_row_policy policy) {
     switch (policy) {
         case empty_row_policy::reference: return "reference";

@@ -68,6 +68,7 @@ struct backend<kokkos<KokkosSpace>> {
 
     /// Concurrency of the wrapped instance (`space.concurrency()`).
     /// @param space The wrapped instance.
+    /// @return `space.space.concurrency()`, the wrapped instance's maximum number of concurrent work items.
     static int concurrency(kokkos<KokkosSpace> const& space) {
         return ::deq::exec::detail::kokkos_concurrency(space.space);
     }

@@ -48,6 +48,7 @@ public:
 
     /// The bfloat16 with encoding @p bits.
     /// @param bits bfloat16 encoding (the upper 16 bits of the binary32 encoding).
+    /// @return The bfloat16 whose encoding is @p bits.
     DEQ_HOST_DEVICE static constexpr bfloat16 from_bits(std::uint16_t bits) noexcept {
         bfloat16 h;
         h.bits_ = bits;
@@ -55,9 +56,11 @@ public:
     }
 
     /// The bfloat16 encoding (the upper 16 bits of the binary32 encoding).
+    /// @return The 16-bit encoding (sign bit 15, exponent bits 14..7, fraction bits 6..0).
     DEQ_HOST_DEVICE constexpr std::uint16_t bits() const noexcept { return bits_; }
 
     /// The exact value as float.
+    /// @return The value of this bfloat16 as float (exact: every bfloat16 value is a float value).
     DEQ_HOST_DEVICE constexpr operator float() const noexcept {
         return detail::bit_cast_value<float>(static_cast<std::uint32_t>(bits_) << 16);
     }
@@ -68,18 +71,23 @@ private:
 
 /// Whether @p x is NaN.
 /// @param x Value.
+/// @return True if @p x is a NaN (quiet or signaling), false otherwise.
 DEQ_HOST_DEVICE constexpr bool isnan(bfloat16 x) noexcept { return (x.bits() & 0x7FFFu) > 0x7F80u; }
 /// Whether @p x is positive or negative infinity.
 /// @param x Value.
+/// @return True if @p x is positive or negative infinity, false otherwise.
 DEQ_HOST_DEVICE constexpr bool isinf(bfloat16 x) noexcept { return (x.bits() & 0x7FFFu) == 0x7F80u; }
 /// Whether @p x is neither NaN nor infinite.
 /// @param x Value.
+/// @return True if @p x is zero, subnormal or normal; false for infinities and NaNs.
 DEQ_HOST_DEVICE constexpr bool isfinite(bfloat16 x) noexcept { return (x.bits() & 0x7F80u) != 0x7F80u; }
 /// Whether the sign bit of @p x is set.
 /// @param x Value.
+/// @return True if the sign bit of @p x is set (also for -0 and negative NaNs), false otherwise.
 DEQ_HOST_DEVICE constexpr bool signbit(bfloat16 x) noexcept { return (x.bits() & 0x8000u) != 0; }
 /// Absolute value (clears the sign bit).
 /// @param x Value.
+/// @return @p x with the sign bit cleared (a NaN stays a NaN).
 DEQ_HOST_DEVICE constexpr bfloat16 abs(bfloat16 x) noexcept {
     return bfloat16::from_bits(static_cast<std::uint16_t>(x.bits() & 0x7FFFu));
 }
@@ -140,22 +148,31 @@ public:
     static constexpr bool tinyness_before = false;
 
     /// Smallest positive normal value, 2^-126.
+    /// @return 2^-126 (encoding 0x0080).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 min() noexcept { return deq::bfloat16::from_bits(0x0080); }
     /// Most negative finite value, -0x1.FEp127.
+    /// @return -0x1.FEp127, about -3.39e38 (encoding 0xFF7F).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 lowest() noexcept { return deq::bfloat16::from_bits(0xFF7F); }
     /// Largest finite value, 0x1.FEp127.
+    /// @return 0x1.FEp127, about 3.39e38 (encoding 0x7F7F).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 max() noexcept { return deq::bfloat16::from_bits(0x7F7F); }
     /// Distance from 1 to the next value, 2^-7.
+    /// @return 2^-7 (encoding 0x3C00).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 epsilon() noexcept { return deq::bfloat16::from_bits(0x3C00); }
     /// Largest rounding error in ulps, 0.5.
+    /// @return 0.5 (encoding 0x3F00).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 round_error() noexcept { return deq::bfloat16::from_bits(0x3F00); }
     /// Positive infinity.
+    /// @return Positive infinity (encoding 0x7F80).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 infinity() noexcept { return deq::bfloat16::from_bits(0x7F80); }
     /// Canonical quiet NaN.
+    /// @return The canonical positive quiet NaN (encoding 0x7FC0).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 quiet_NaN() noexcept { return deq::bfloat16::from_bits(0x7FC0); }
     /// A signaling NaN.
+    /// @return A positive signaling NaN (encoding 0x7FA0).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 signaling_NaN() noexcept { return deq::bfloat16::from_bits(0x7FA0); }
     /// Smallest positive subnormal value, 2^-133.
+    /// @return 2^-133 (encoding 0x0001).
     DEQ_HOST_DEVICE static constexpr deq::bfloat16 denorm_min() noexcept { return deq::bfloat16::from_bits(0x0001); }
 };
 

@@ -18,6 +18,7 @@ namespace deq {
 /// 16-bit types through their exact conversion to float) unless NaN or infinite.
 /// @tparam T Element type.
 /// @param x Value.
+/// @return True if @p x is neither NaN nor infinite (always true for integral types).
 template <class T>
 DEQ_HOST_DEVICE inline bool is_finite_value(T const& x) {
     if constexpr (std::is_integral_v<T>) {

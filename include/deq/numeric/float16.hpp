@@ -48,6 +48,7 @@ public:
 
     /// The float16 with encoding @p bits.
     /// @param bits IEEE binary16 encoding.
+    /// @return The float16 whose encoding is @p bits.
     DEQ_HOST_DEVICE static constexpr float16 from_bits(std::uint16_t bits) noexcept {
         float16 h;
         h.bits_ = bits;
@@ -55,9 +56,11 @@ public:
     }
 
     /// The IEEE binary16 encoding.
+    /// @return The 16-bit encoding (sign bit 15, exponent bits 14..10, fraction bits 9..0).
     DEQ_HOST_DEVICE constexpr std::uint16_t bits() const noexcept { return bits_; }
 
     /// The exact value as float.
+    /// @return The value of this float16 as float (exact: every float16 value is a float value).
     DEQ_HOST_DEVICE constexpr operator float() const noexcept {
         return detail::bit_cast_value<float>(detail::half_to_float_bits(bits_));
     }
@@ -68,18 +71,23 @@ private:
 
 /// Whether @p x is NaN.
 /// @param x Value.
+/// @return True if @p x is a NaN (quiet or signaling), false otherwise.
 DEQ_HOST_DEVICE constexpr bool isnan(float16 x) noexcept { return (x.bits() & 0x7FFFu) > 0x7C00u; }
 /// Whether @p x is positive or negative infinity.
 /// @param x Value.
+/// @return True if @p x is positive or negative infinity, false otherwise.
 DEQ_HOST_DEVICE constexpr bool isinf(float16 x) noexcept { return (x.bits() & 0x7FFFu) == 0x7C00u; }
 /// Whether @p x is neither NaN nor infinite.
 /// @param x Value.
+/// @return True if @p x is zero, subnormal or normal; false for infinities and NaNs.
 DEQ_HOST_DEVICE constexpr bool isfinite(float16 x) noexcept { return (x.bits() & 0x7C00u) != 0x7C00u; }
 /// Whether the sign bit of @p x is set.
 /// @param x Value.
+/// @return True if the sign bit of @p x is set (also for -0 and negative NaNs), false otherwise.
 DEQ_HOST_DEVICE constexpr bool signbit(float16 x) noexcept { return (x.bits() & 0x8000u) != 0; }
 /// Absolute value (clears the sign bit).
 /// @param x Value.
+/// @return @p x with the sign bit cleared (a NaN stays a NaN).
 DEQ_HOST_DEVICE constexpr float16 abs(float16 x) noexcept {
     return float16::from_bits(static_cast<std::uint16_t>(x.bits() & 0x7FFFu));
 }
@@ -140,22 +148,31 @@ public:
     static constexpr bool tinyness_before = false;
 
     /// Smallest positive normal value, 2^-14.
+    /// @return 2^-14 (encoding 0x0400).
     DEQ_HOST_DEVICE static constexpr deq::float16 min() noexcept { return deq::float16::from_bits(0x0400); }
     /// Most negative finite value, -65504.
+    /// @return -65504 (encoding 0xFBFF).
     DEQ_HOST_DEVICE static constexpr deq::float16 lowest() noexcept { return deq::float16::from_bits(0xFBFF); }
     /// Largest finite value, 65504.
+    /// @return 65504 (encoding 0x7BFF).
     DEQ_HOST_DEVICE static constexpr deq::float16 max() noexcept { return deq::float16::from_bits(0x7BFF); }
     /// Distance from 1 to the next value, 2^-10.
+    /// @return 2^-10 (encoding 0x1400).
     DEQ_HOST_DEVICE static constexpr deq::float16 epsilon() noexcept { return deq::float16::from_bits(0x1400); }
     /// Largest rounding error in ulps, 0.5.
+    /// @return 0.5 (encoding 0x3800).
     DEQ_HOST_DEVICE static constexpr deq::float16 round_error() noexcept { return deq::float16::from_bits(0x3800); }
     /// Positive infinity.
+    /// @return Positive infinity (encoding 0x7C00).
     DEQ_HOST_DEVICE static constexpr deq::float16 infinity() noexcept { return deq::float16::from_bits(0x7C00); }
     /// Canonical quiet NaN.
+    /// @return The canonical positive quiet NaN (encoding 0x7E00).
     DEQ_HOST_DEVICE static constexpr deq::float16 quiet_NaN() noexcept { return deq::float16::from_bits(0x7E00); }
     /// A signaling NaN.
+    /// @return A positive signaling NaN (encoding 0x7D00).
     DEQ_HOST_DEVICE static constexpr deq::float16 signaling_NaN() noexcept { return deq::float16::from_bits(0x7D00); }
     /// Smallest positive subnormal value, 2^-24.
+    /// @return 2^-24 (encoding 0x0001).
     DEQ_HOST_DEVICE static constexpr deq::float16 denorm_min() noexcept { return deq::float16::from_bits(0x0001); }
 };
 

@@ -59,12 +59,14 @@ public:
 
     /// Whether @p v lies in [min_value, max_value].
     /// @param v Value.
+    /// @return True if min_value <= @p v <= max_value, false otherwise.
     DEQ_HOST_DEVICE static constexpr bool in_range(std::int64_t v) noexcept { return v >= min_value && v <= max_value; }
 
     /// Converts @p v, throwing deq::invalid_argument (naming @p name and the value) when it is
     /// outside [min_value, max_value]. Host only.
     /// @param v    Value.
     /// @param name Argument name used in the error message.
+    /// @return The int_b holding the value @p v.
     static int_b checked(std::int64_t v, char const* name = "value") {
         if (!in_range(v)) {
             detail::throw_invalid_argument(name, v,
@@ -76,12 +78,14 @@ public:
 
     /// Converts @p v, clamping it to [min_value, max_value].
     /// @param v Value.
+    /// @return The int_b holding @p v clamped to [min_value, max_value].
     DEQ_HOST_DEVICE static constexpr int_b saturate(std::int64_t v) noexcept {
         return int_b(static_cast<std::int32_t>(v < min_value ? min_value : (v > max_value ? max_value : v)));
     }
 
     /// The value whose @p Bits-bit encoding is the low @p Bits bits of @p encoding (higher bits are ignored).
     /// @param encoding Encoding, two's complement when signed.
+    /// @return The int_b whose encoding is the low @p Bits bits of @p encoding.
     DEQ_HOST_DEVICE static constexpr int_b from_encoding(std::uint32_t encoding) noexcept {
         int_b r;
         r.storage_ = decode(encoding);
@@ -89,17 +93,21 @@ public:
     }
 
     /// The @p Bits-bit encoding of the value (two's complement when signed), in the low bits.
+    /// @return The encoding in bits [0, Bits); the higher bits are zero.
     DEQ_HOST_DEVICE constexpr std::uint32_t encoding() const noexcept {
         return static_cast<std::uint32_t>(static_cast<std::int32_t>(storage_)) & encoding_mask;
     }
 
     /// The value as a 32-bit integer.
+    /// @return The value, in [min_value, max_value].
     DEQ_HOST_DEVICE constexpr std::int32_t value() const noexcept { return storage_; }
 
     /// The value as a 32-bit integer (implicit, so int_b values take part in integer arithmetic).
+    /// @return The value, in [min_value, max_value] (same as value()).
     DEQ_HOST_DEVICE constexpr operator std::int32_t() const noexcept { return storage_; }
 
     /// The stored representation.
+    /// @return The value as storage_type (the same number, not the packed encoding).
     DEQ_HOST_DEVICE constexpr storage_type storage() const noexcept { return storage_; }
 
     /// Equality of values.
@@ -185,6 +193,7 @@ using uint16b_t = int_b<16, false>;
 
 /// Name of an int_b type, e.g. "int4b_t" or "uint16b_t".
 /// @tparam Format An int_b type.
+/// @return The alias name of @p Format: "int" or "uint", the bit width, then "b_t".
 template <int_b_type Format>
 std::string format_name() {
     return detail::concat(Format::is_signed ? "int" : "uint", Format::bits, "b_t");
@@ -226,10 +235,13 @@ public:
     /// Decimal digits representable without change: floor(digits * log10(2)).
     static constexpr int digits10 = digits * 301 / 1000;
     /// Smallest value.
+    /// @return `int_b(min_value)`: -2^(Bits-1) when signed, 0 when unsigned.
     DEQ_HOST_DEVICE static constexpr type min() noexcept { return type(type::min_value); }
     /// Smallest value.
+    /// @return `int_b(min_value)`, the same as min() (integers have no values below it).
     DEQ_HOST_DEVICE static constexpr type lowest() noexcept { return type(type::min_value); }
     /// Largest value.
+    /// @return `int_b(max_value)`: 2^(Bits-1) - 1 when signed, 2^Bits - 1 when unsigned.
     DEQ_HOST_DEVICE static constexpr type max() noexcept { return type(type::max_value); }
 };
 }  // namespace std

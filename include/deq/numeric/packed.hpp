@@ -42,6 +42,7 @@ struct packed_layout {
     static constexpr index_t group_bytes = bits / std::gcd(8, bits);
     /// Bytes needed for @p n elements: ⌈n·bits/8⌉.
     /// @param n Number of elements (>= 0).
+    /// @return ⌈n·bits/8⌉, the number of bytes @p n elements occupy.
     DEQ_HOST_DEVICE static constexpr index_t bytes_for(index_t n) noexcept { return (n * bits + 7) / 8; }
 };
 
@@ -76,14 +77,18 @@ public:
         : bytes_(other.bytes()), size_(other.size()) {}
 
     /// Number of elements.
+    /// @return The number of elements.
     DEQ_HOST_DEVICE constexpr index_t size() const noexcept { return size_; }
     /// Number of bytes the elements occupy, ⌈size·bits/8⌉.
+    /// @return ⌈size()·bits/8⌉.
     DEQ_HOST_DEVICE constexpr index_t byte_size() const noexcept { return packed_layout<value_type>::bytes_for(size_); }
     /// First byte.
+    /// @return Pointer to the first byte (nullptr for a default-constructed view).
     DEQ_HOST_DEVICE constexpr byte_type* bytes() const noexcept { return bytes_; }
 
     /// Element @p i.
     /// @param i Index in [0, size()).
+    /// @return The value of element @p i, decoded from its @p Bits-bit encoding.
     DEQ_HOST_DEVICE constexpr value_type get(index_t i) const noexcept {
         index_t const bit = i * bits;
         index_t const first = bit >> 3;
@@ -116,6 +121,7 @@ public:
 
     /// Element @p i (same as get()).
     /// @param i Index in [0, size()).
+    /// @return The value of element @p i.
     DEQ_HOST_DEVICE constexpr value_type operator[](index_t i) const noexcept { return get(i); }
 
 private:
@@ -152,6 +158,7 @@ public:
 
     /// Packs @p values.
     /// @param values Values in element order.
+    /// @return An array of `values.size()` elements holding @p values.
     static packed_array pack(std::span<Format const> values) {
         packed_array a(static_cast<index_t>(values.size()));
         auto v = a.view();
@@ -162,6 +169,7 @@ public:
     /// Packs integer @p levels, throwing deq::invalid_argument naming `levels[i]` and the value when
     /// one is outside [Format::min_value, Format::max_value].
     /// @param levels Values in element order.
+    /// @return An array of `levels.size()` elements holding @p levels.
     static packed_array from_levels(std::span<std::int32_t const> levels) {
         packed_array a(static_cast<index_t>(levels.size()));
         auto v = a.view();
@@ -177,6 +185,7 @@ public:
     }
 
     /// Unpacks every element.
+    /// @return The size() elements, in element order.
     std::vector<Format> unpack() const {
         std::vector<Format> out(static_cast<std::size_t>(size_));
         auto v = view();
@@ -185,6 +194,7 @@ public:
     }
 
     /// Unpacks every element as a 32-bit integer.
+    /// @return The size() element values as 32-bit integers, in element order.
     std::vector<std::int32_t> to_levels() const {
         std::vector<std::int32_t> out(static_cast<std::size_t>(size_));
         auto v = view();
@@ -193,16 +203,21 @@ public:
     }
 
     /// Number of elements.
+    /// @return The number of elements.
     index_t size() const noexcept { return size_; }
     /// Number of bytes, ⌈size·bits/8⌉.
+    /// @return The number of packed bytes, ⌈size()·bits/8⌉.
     index_t byte_size() const noexcept { return static_cast<index_t>(bytes_.size()); }
     /// The packed bytes.
+    /// @return A read-only span over the byte_size() packed bytes.
     std::span<std::uint8_t const> bytes() const noexcept { return bytes_; }
     /// The packed bytes (mutable).
+    /// @return A mutable span over the byte_size() packed bytes.
     std::span<std::uint8_t> bytes() noexcept { return bytes_; }
 
     /// Element @p i.
     /// @param i Index in [0, size()).
+    /// @return The value of element @p i.
     Format get(index_t i) const noexcept { return cview().get(i); }
     /// Sets element @p i.
     /// @param i Index in [0, size()).
@@ -210,10 +225,13 @@ public:
     void set(index_t i, Format v) noexcept { view().set(i, v); }
 
     /// Mutable view.
+    /// @return A mutable packed_view of the size() elements (valid while the array lives and is not resized).
     packed_view<Format> view() noexcept { return packed_view<Format>(bytes_.data(), size_); }
     /// Read-only view.
+    /// @return A read-only packed_view of the size() elements (valid while the array lives and is not resized).
     packed_view<Format const> view() const noexcept { return packed_view<Format const>(bytes_.data(), size_); }
     /// Read-only view.
+    /// @return A read-only packed_view of the size() elements, the same as the const view().
     packed_view<Format const> cview() const noexcept { return view(); }
 
 private:

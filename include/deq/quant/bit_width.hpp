@@ -25,6 +25,7 @@ inline void validate_bits(int bits) { ::deq::detail::require_in_range("bits", bi
 /// Smallest quantized level of @p s at @p bits bits: -(2^(bits-1) - 1) for symmetric, 0 for asymmetric.
 /// @param s    Scheme.
 /// @param bits Bit width in [2, 16].
+/// @return -(2^(bits-1) - 1) for scheme::symmetric, 0 for scheme::asymmetric.
 DEQ_HOST_DEVICE constexpr std::int32_t level_min(scheme s, int bits) noexcept {
     return s == scheme::symmetric ? -((std::int32_t{1} << (bits - 1)) - 1) : 0;
 }
@@ -32,6 +33,7 @@ DEQ_HOST_DEVICE constexpr std::int32_t level_min(scheme s, int bits) noexcept {
 /// Largest quantized level of @p s at @p bits bits: 2^(bits-1) - 1 for symmetric, 2^bits - 1 for asymmetric.
 /// @param s    Scheme.
 /// @param bits Bit width in [2, 16].
+/// @return 2^(bits-1) - 1 for scheme::symmetric, 2^bits - 1 for scheme::asymmetric.
 DEQ_HOST_DEVICE constexpr std::int32_t level_max(scheme s, int bits) noexcept {
     return s == scheme::symmetric ? (std::int32_t{1} << (bits - 1)) - 1 : (std::int32_t{1} << bits) - 1;
 }

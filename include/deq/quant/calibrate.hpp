@@ -63,6 +63,7 @@ struct row_range_kernel {
 ///               (deq::numeric_error naming @p name and the index).
 /// @param groups The grouping.
 /// @param name   Name of @p x in error messages.
+/// @return The per-group minima (`lo`) and maxima (`hi`), each shaped as the group grid `groups.shape_for(B, H, L)`.
 template <exec::host_execution_space Space, class T>
 group_ranges<accum_t<T>> group_min_max(Space const& space, tensor_view<T const, 4> x, granularity const& groups,
                                        std::string_view name = "x") {
@@ -104,6 +105,7 @@ group_ranges<accum_t<T>> group_min_max(Space const& space, tensor_view<T const, 
 /// @param x      Tensor [B, H, L, d] (checked as in group_min_max()).
 /// @param groups The grouping.
 /// @param name   Name of @p x in error messages.
+/// @return max(|min|, |max|) of each group, shaped as the group grid `groups.shape_for(B, H, L)`.
 template <exec::host_execution_space Space, class T>
 tensor<accum_t<T>, 3> group_abs_max(Space const& space, tensor_view<T const, 4> x, granularity const& groups,
                                     std::string_view name = "x") {
@@ -128,6 +130,8 @@ tensor<accum_t<T>, 3> group_abs_max(Space const& space, tensor_view<T const, 4> 
 ///              (deq::numeric_error naming @p name and the index).
 /// @param spec  Scheme, bits (validated to [2, 16]) and granularity.
 /// @param name  Name of @p x in error messages.
+/// @return Parameters with @p spec's scheme, bit width and granularity, the group grid
+///         `spec.groups.shape_for(B, H, L)` and one scale and zero point per group.
 template <exec::host_execution_space Space, class T>
 quant_params<accum_t<T>> calibrate(Space const& space, tensor_view<T const, 4> x, quant_spec const& spec,
                                    std::string_view name = "x") {

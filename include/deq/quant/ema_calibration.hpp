@@ -75,14 +75,17 @@ public:
     }
 
     /// Whether update() changes the state (training mode).
+    /// @return True in calibration (training) mode, false in eval mode.
     bool calibrating() const noexcept { return calibrating_; }
     /// Enters (true, training) or leaves (false, eval) calibration mode.
     /// @param on New mode.
     void set_calibrating(bool on) noexcept { calibrating_ = on; }
 
     /// Whether a threshold is known (calibrated or set).
+    /// @return True if a threshold was calibrated or set, false otherwise.
     bool has_threshold() const noexcept { return threshold_.has_value(); }
     /// The threshold; throws deq::error when it was never calibrated nor set.
+    /// @return The current threshold (finite and >= 0).
     float threshold() const {
         if (!threshold_) throw error("deq: ema_calibrator has no threshold: it was never calibrated and none was set");
         return *threshold_;
@@ -96,8 +99,10 @@ public:
         threshold_ = threshold;
     }
     /// Number of updates done while calibrating.
+    /// @return The step count, >= 0.
     std::int64_t steps() const noexcept { return steps_; }
     /// The EMA decay.
+    /// @return The decay, in [0, 1].
     double decay() const noexcept { return decay_; }
 
     /// One calibration step with the batch abs-max @p max_abs: the first step sets the threshold,
@@ -147,6 +152,7 @@ public:
 
     /// The state as one line (see the file documentation), e.g.
     /// `deq-ema v1 threshold=0.9 steps=1 decay=0.9999 calibrating=1`.
+    /// @return The serialized state, one line without a trailing newline.
     std::string to_string() const {
         std::string s = "deq-ema v" + std::to_string(format_version) + " threshold=";
         s += threshold_ ? shortest(*threshold_) : std::string("none");
@@ -161,6 +167,7 @@ public:
     /// out-of-range values (threshold not finite and >= 0, negative steps, decay outside [0, 1],
     /// calibrating not 0/1, steps > 0 without a threshold).
     /// @param text The serialized state.
+    /// @return A calibrator with the parsed threshold, steps, decay and calibrating flag.
     static ema_calibrator from_string(std::string_view text) {
         std::vector<std::string_view> tokens = split(text);
         if (tokens.empty()) throw format_error("deq: ema_calibrator state is empty");
@@ -232,6 +239,7 @@ public:
     /// Reads a state written by save(). Throws deq::format_error naming the path when the file cannot
     /// be read, and as from_string() (with the path) when its content is malformed.
     /// @param path File path.
+    /// @return A calibrator with the state read from @p path.
     static ema_calibrator load(std::filesystem::path const& path) {
         std::ifstream in(path, std::ios::binary);
         if (!in) throw format_error(::deq::detail::concat("deq: cannot open '", path.string(), "' for reading"));

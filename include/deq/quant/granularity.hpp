@@ -21,8 +21,10 @@ struct group_shape {
     index_t blocks = 1;
 
     /// Total number of groups.
+    /// @return `batch * heads * blocks`.
     DEQ_HOST_DEVICE constexpr index_t count() const noexcept { return batch * heads * blocks; }
     /// Printable form "[batch, heads, blocks]".
+    /// @return "[batch, heads, blocks]" with the three extents, e.g. "[2, 8, 1]".
     std::string to_string() const {
         return "[" + std::to_string(batch) + ", " + std::to_string(heads) + ", " + std::to_string(blocks) + "]";
     }
@@ -54,27 +56,35 @@ public:
     constexpr granularity() noexcept = default;
 
     /// One scale for the whole tensor.
+    /// @return A granularity of kind::tensor.
     static constexpr granularity per_tensor() noexcept { return granularity(kind::tensor, 0); }
     /// One scale per (b, h).
+    /// @return A granularity of kind::head.
     static constexpr granularity per_head() noexcept { return granularity(kind::head, 0); }
     /// One scale per (b, h, i): per row / token.
+    /// @return A granularity of kind::row (block_size() 1).
     static constexpr granularity per_row() noexcept { return granularity(kind::row, 1); }
     /// One scale per (b, h) and block of @p block_size consecutive rows.
     /// @param block_size Rows per block, >= 1 (deq::invalid_argument naming `block_size` otherwise).
+    /// @return A granularity of kind::block with block_size() @p block_size.
     static granularity per_block(index_t block_size) {
         if (block_size < 1) ::deq::detail::throw_invalid_argument("block_size", block_size, "must be >= 1");
         return granularity(kind::block, block_size);
     }
 
     /// The grouping kind.
+    /// @return The kind: tensor, head, row or block.
     DEQ_HOST_DEVICE constexpr kind type() const noexcept { return kind_; }
     /// Rows per group along L: 1 per row, the block size per block, 0 (all rows) otherwise.
+    /// @return 1 for kind::row, the block size for kind::block, 0 for kind::tensor and kind::head.
     DEQ_HOST_DEVICE constexpr index_t block_size() const noexcept { return block_; }
 
     /// The group grid of a tensor with @p batch × @p heads × @p rows rows.
     /// @param batch Extent B.
     /// @param heads Extent H.
     /// @param rows  Extent L.
+    /// @return {1, 1, 1} per tensor, {batch, heads, 1} per head, {batch, heads, rows} per row,
+    ///         {batch, heads, ⌈rows / block_size⌉} per block.
     DEQ_HOST_DEVICE constexpr group_shape shape_for(index_t batch, index_t heads, index_t rows) const noexcept {
         switch (kind_) {
             case kind::tensor: return {1, 1, 1};
@@ -90,6 +100,7 @@ public:
     /// @param h Head index.
     /// @param i Row index.
     /// @param g The group grid of the tensor.
+    /// @return The flat (row-major) group index, in [0, g.count()).
     DEQ_HOST_DEVICE constexpr index_t group_of(index_t b, index_t h, index_t i, group_shape const& g) const noexcept {
         if (kind_ == kind::tensor) return 0;
         index_t const bi = kind_ == kind::head ? 0 : i / block_;
@@ -97,6 +108,7 @@ public:
     }
 
     /// Printable form: "per_tensor", "per_head", "per_row" or "per_block(32)".
+    /// @return "per_tensor", "per_head", "per_row" or "per_block(N)" with N the block size.
     std::string describe() const {
         switch (kind_) {
             case kind::tensor: return "per_tensor";

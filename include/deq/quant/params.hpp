@@ -59,6 +59,7 @@ struct quant_params_view {
     /// asymmetric `clamp(round_half_even(x * scale) + zero_point, 0, 2^b - 1)`. @p x must be finite.
     /// @param x Value.
     /// @param g Flat group index.
+    /// @return The level: in [-(2^(b-1) - 1), 2^(b-1) - 1] for symmetric, in [0, 2^b - 1] for asymmetric.
     DEQ_HOST_DEVICE std::int32_t quantize(S x, index_t g) const {
         if (kind == scheme::symmetric) return quantize_symmetric(x, scale[g], bits);
         S const r = round_half_even(x * scale[g]) + static_cast<S>(zero_point[g]);
@@ -68,6 +69,7 @@ struct quant_params_view {
     /// Dequantizes level @p q of group @p g: `(q - zero_point) / scale`.
     /// @param q Level.
     /// @param g Flat group index.
+    /// @return `(q - zero_point[g]) / scale[g]`, computed in S.
     DEQ_HOST_DEVICE S dequantize(std::int32_t q, index_t g) const {
         return dequantize_symmetric(q - zero_point[g], scale[g]);
     }
@@ -93,10 +95,13 @@ struct quant_params {
     std::vector<std::int32_t> zero_point;
 
     /// Number of groups.
+    /// @return `shape.count()`.
     index_t group_count() const noexcept { return shape.count(); }
     /// Smallest level.
+    /// @return `quant::level_min(kind, bits)`: -(2^(bits-1) - 1) for symmetric, 0 for asymmetric.
     std::int32_t level_min() const noexcept { return quant::level_min(kind, bits); }
     /// Largest level.
+    /// @return `quant::level_max(kind, bits)`: 2^(bits-1) - 1 for symmetric, 2^bits - 1 for asymmetric.
     std::int32_t level_max() const noexcept { return quant::level_max(kind, bits); }
 
     /// Checks consistency: bits in [2, 16], one scale and zero point per group, scales finite and
@@ -130,6 +135,8 @@ struct quant_params {
     }
 
     /// Kernel view (valid while this object lives and is not modified).
+    /// @return A quant_params_view with this object's scheme, bits, grouping and grid, pointing into
+    ///         `scale` and `zero_point`.
     quant_params_view<S> view() const noexcept {
         return quant_params_view<S>{kind, bits, groups, shape, scale.data(), zero_point.data()};
     }
@@ -184,6 +191,7 @@ inline group_shape grid_for(granularity const& g, index_t e0, index_t e1, index_
 /// @tparam S Scale type.
 /// @param bits      Bit width in [2, 16] (deq::invalid_argument otherwise).
 /// @param threshold Clipping threshold, finite and > 0 (deq::invalid_argument naming `threshold` otherwise).
+/// @return Per-tensor symmetric parameters: group grid {1, 1, 1}, one scale, zero point 0.
 template <std::floating_point S>
 quant_params<S> symmetric_params(int bits, S threshold) {
     validate_bits(bits);
@@ -201,6 +209,8 @@ quant_params<S> symmetric_params(int bits, S threshold) {
 /// @param thresholds Thresholds shaped as the group grid [batch, heads, blocks] of the tensor they
 ///                   will be applied to; each finite and > 0 (deq::invalid_argument naming
 ///                   `thresholds[b, h, k]` otherwise).
+/// @return Symmetric parameters with grouping @p groups, the grid of @p thresholds as group grid, one
+///         scale per threshold (row-major) and all zero points 0.
 template <std::floating_point S>
 quant_params<S> symmetric_params(int bits, granularity const& groups, tensor_view<S const, 3> thresholds) {
     validate_bits(bits);
@@ -229,6 +239,7 @@ quant_params<S> symmetric_params(int bits, granularity const& groups, tensor_vie
 /// @param bits Bit width in [2, 16].
 /// @param lo   Lower end, finite.
 /// @param hi   Upper end, finite and >= lo (deq::invalid_argument naming `lo`/`hi` otherwise).
+/// @return Per-tensor asymmetric parameters: group grid {1, 1, 1}, one scale and one zero point.
 template <std::floating_point S>
 quant_params<S> asymmetric_params(int bits, S lo, S hi) {
     validate_bits(bits);
@@ -247,6 +258,8 @@ quant_params<S> asymmetric_params(int bits, S lo, S hi) {
 /// @param groups The grouping.
 /// @param lo     Lower ends shaped as the group grid [batch, heads, blocks]; finite.
 /// @param hi     Upper ends, same shape as @p lo (deq::shape_error otherwise); finite and >= lo.
+/// @return Asymmetric parameters with grouping @p groups, the grid of @p lo as group grid and one scale
+///         and zero point per group (row-major).
 template <std::floating_point S>
 quant_params<S> asymmetric_params(int bits, granularity const& groups, tensor_view<S const, 3> lo,
                                   tensor_view<S const, 3> hi) {

@@ -45,8 +45,10 @@ public:
     explicit constexpr quantizer(granularity groups = granularity::per_tensor()) noexcept : groups_(groups) {}
 
     /// The granularity.
+    /// @return The granularity given at construction.
     constexpr granularity groups() const noexcept { return groups_; }
     /// The equivalent run-time spec.
+    /// @return `quant_spec::of<Format>(groups())`.
     constexpr quant_spec spec() const noexcept { return quant_spec::of<Format>(groups_); }
 
     /// Parameters from the data of @p x (deq::quant::calibrate).
@@ -55,6 +57,7 @@ public:
     /// @param space Execution space instance.
     /// @param x     Tensor [B, H, L, d].
     /// @param name  Name of @p x in error messages.
+    /// @return `deq::quant::calibrate(space, x, spec(), name)`: one scale and zero point per group of groups().
     template <exec::host_execution_space Space, class T>
     quant_params<accum_t<T>> calibrate(Space const& space, tensor_view<T const, 4> x, std::string_view name = "x") const {
         return quant::calibrate(space, x, spec(), name);
@@ -83,6 +86,7 @@ public:
     /// @param x      Tensor [B, H, L, d].
     /// @param params Parameters (checked as in quantize()).
     /// @param name   Name of @p x in error messages.
+    /// @return The `x.size()` levels, packed densely in row-major order of @p x.
     template <exec::host_execution_space Space, class T>
     packed_array<Format> quantize_packed(Space const& space, tensor_view<T const, 4> x,
                                          quant_params<accum_t<T>> const& params, std::string_view name = "x") const {

@@ -22,6 +22,7 @@ enum class scheme {
 
 /// "symmetric" or "asymmetric".
 /// @param s Scheme.
+/// @return "symmetric" or "asymmetric" (a string literal).
 constexpr char const* to_string(scheme s) noexcept { return s == scheme::symmetric ? "symmetric" : "asymmetric"; }
 
 }  // namespace deq::quant

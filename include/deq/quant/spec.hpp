@@ -28,12 +28,14 @@ struct quant_spec {
     /// The spec a compile-time format implies: its bit width and scheme_of<Format>.
     /// @tparam Format An int_b type.
     /// @param groups The granularity.
+    /// @return `quant_spec{scheme_of<Format>, Format::bits, groups}`.
     template <int_b_type Format>
     static constexpr quant_spec of(granularity groups = granularity::per_tensor()) noexcept {
         return quant_spec{scheme_of<Format>, std::remove_cv_t<Format>::bits, groups};
     }
 
     /// Printable form, e.g. "symmetric 4-bit per_row".
+    /// @return The scheme, the bit width and the granularity's describe(), e.g. "symmetric 4-bit per_row".
     std::string describe() const {
         return ::deq::detail::concat(to_string(kind), " ", bits, "-bit ", groups.describe());
     }
