@@ -5,7 +5,7 @@
 # DEQ_DOCS_STRICT_RETURNS is ON (see deqRunDoxygen.cmake). The CTest test docs.no_warnings checks
 # the error log and the generated index when tests are enabled.
 find_package(Doxygen 1.9 REQUIRED)
-option(DEQ_DOCS_STRICT_RETURNS "Fail the docs build on functions without @return too" OFF)
+option(DEQ_DOCS_STRICT_RETURNS "Fail the docs build on functions without @return too" ON)
 
 set(DEQ_DOCS_OUTPUT_DIR ${PROJECT_BINARY_DIR}/docs)
 
