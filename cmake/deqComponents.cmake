@@ -1,4 +1,4 @@
-# Helpers that give deq's optional component targets (deq::kokkos, deq::cuda) their usage
+# Helpers that give deq's optional component targets (deq::kokkos, deq::cuda, deq::text) their usage
 # requirements. Used in two places, so the build tree and the installed package agree:
 #   - deq's own CMakeLists.txt (DEQ_ENABLE_KOKKOS / DEQ_ENABLE_CUDA), on INTERFACE libraries;
 #   - the installed deqConfig.cmake (find_package(deq COMPONENTS Kokkos CUDA)), on IMPORTED
@@ -87,4 +87,29 @@ endmacro()
 # those belong to the consumer.
 function(deq_add_cuda_usage target)
   target_link_libraries(${target} INTERFACE CUDA::cudart CCCL::CCCL)
+endfunction()
+
+# deq_find_utf8proc([REQUIRED])
+# Finds utf8proc (Unicode normalisation, categories and case mapping used by the BERT tokenizer in
+# deq/text): sets DEQ_UTF8PROC_INCLUDE_DIR, DEQ_UTF8PROC_LIBRARY (cache) and deq_utf8proc_FOUND in
+# the calling scope. With REQUIRED a missing utf8proc is a fatal error naming the package.
+function(deq_find_utf8proc)
+  find_path(DEQ_UTF8PROC_INCLUDE_DIR utf8proc.h)
+  find_library(DEQ_UTF8PROC_LIBRARY NAMES utf8proc)
+  if(DEQ_UTF8PROC_INCLUDE_DIR AND DEQ_UTF8PROC_LIBRARY)
+    set(deq_utf8proc_FOUND TRUE PARENT_SCOPE)
+  else()
+    set(deq_utf8proc_FOUND FALSE PARENT_SCOPE)
+    if("${ARGN}" STREQUAL "REQUIRED")
+      message(FATAL_ERROR "deq: utf8proc (header utf8proc.h and library) not found; install it "
+                          "(Debian: apt-get install libutf8proc-dev) or set DEQ_UTF8PROC_INCLUDE_DIR / DEQ_UTF8PROC_LIBRARY")
+    endif()
+  endif()
+endfunction()
+
+# deq_add_text_usage(<target>)
+# Call after a successful deq_find_utf8proc(). Links <target> to utf8proc.
+function(deq_add_text_usage target)
+  target_include_directories(${target} SYSTEM INTERFACE ${DEQ_UTF8PROC_INCLUDE_DIR})
+  target_link_libraries(${target} INTERFACE ${DEQ_UTF8PROC_LIBRARY})
 endfunction()
