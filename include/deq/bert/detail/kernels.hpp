@@ -1,0 +1,136 @@
+/// @file
+/// @brief Row kernels of the BERT encoder (internal; see deq/bert/encoder.hpp): embeddings + LayerNorm,
+/// residual + LayerNorm, exact GELU, tanh, and the count of query rows without a selected key.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../../config.hpp"
+#include "../../core/bit_mask.hpp"
+#include "../../core/padding.hpp"
+#include "../../core/tensor.hpp"
+
+namespace deq::detail {
+
+/// LayerNorm of one row in place: `y = (x - mean) · rsqrt(var + eps) · gamma + beta` (biased variance,
+/// statistics accumulated in double).
+DEQ_HOST_DEVICE inline void bert_layer_norm_row(float* x, index_t n, float const* gamma, float const* beta, double eps) {
+    double sum = 0;
+    for (index_t t = 0; t < n; ++t) sum += x[t];
+    double const mean = sum / static_cast<double>(n);
+    double sq = 0;
+    for (index_t t = 0; t < n; ++t) {
+        double const c = x[t] - mean;
+        sq += c * c;
+    }
+    double const rstd = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
+    for (index_t t = 0; t < n; ++t) {
+        x[t] = static_cast<float>((x[t] - mean) * rstd) * gamma[t] + beta[t];
+    }
+}
+
+/// Kernel: one token row r of the embeddings, `LN(word[id] + type[tt] + position[r % L])`.
+struct bert_embedding_kernel {
+    std::int32_t const* ids;
+    std::int32_t const* types;
+    float const* word;
+    float const* position;
+    float const* token_type;
+    float const* gamma;
+    float const* beta;
+    float* out;
+    index_t length;
+    index_t hidden;
+    double eps;
+    DEQ_HOST_DEVICE void operator()(index_t r) const {
+        float const* w = word + static_cast<index_t>(ids[r]) * hidden;
+        float const* ty = token_type + static_cast<index_t>(types[r]) * hidden;
+        float const* p = position + (r % length) * hidden;
+        float* y = out + r * hidden;
+        for (index_t t = 0; t < hidden; ++t) {
+            float e = w[t] + ty[t];  // transformers: inputs_embeds + token_type_embeddings, then + position
+            y[t] = e + p[t];
+        }
+        bert_layer_norm_row(y, hidden, gamma, beta, eps);
+    }
+};
+
+/// Kernel: one row r of `out = LN(x + residual)` (out may alias x or residual).
+struct bert_add_norm_kernel {
+    float const* x;
+    float const* residual;
+    float const* gamma;
+    float const* beta;
+    float* out;
+    index_t hidden;
+    double eps;
+    DEQ_HOST_DEVICE void operator()(index_t r) const {
+        float* y = out + r * hidden;
+        float const* a = x + r * hidden;
+        float const* b = residual + r * hidden;
+        for (index_t t = 0; t < hidden; ++t) y[t] = a[t] + b[t];
+        bert_layer_norm_row(y, hidden, gamma, beta, eps);
+    }
+};
+
+/// Kernel: LayerNorm of one row of @p x in place.
+struct bert_layer_norm_kernel {
+    float* x;
+    float const* gamma;
+    float const* beta;
+    index_t hidden;
+    double eps;
+    DEQ_HOST_DEVICE void operator()(index_t r) const { bert_layer_norm_row(x + r * hidden, hidden, gamma, beta, eps); }
+};
+
+/// Kernel: exact GELU `x · 0.5 · (1 + erf(x / √2))` over one row of @p width values, in place.
+struct bert_gelu_kernel {
+    float* x;
+    index_t width;
+    DEQ_HOST_DEVICE void operator()(index_t r) const {
+        float* y = x + r * width;
+        for (index_t t = 0; t < width; ++t) {
+            float const v = y[t];
+            y[t] = v * 0.5f * (1.0f + std::erf(v * 0.70710678118654752440f));
+        }
+    }
+};
+
+/// Kernel: tanh over one row of @p width values (row stride @p stride), in place.
+struct bert_tanh_kernel {
+    float* x;
+    index_t width;
+    index_t stride;
+    DEQ_HOST_DEVICE void operator()(index_t r) const {
+        float* y = x + r * stride;
+        for (index_t t = 0; t < width; ++t) y[t] = std::tanh(y[t]);
+    }
+};
+
+/// Kernel: for query row item = (b * heads + h) * length + i, writes 1 to @p empty when the row is a real
+/// query whose mask row has no bit set on a real key, 0 otherwise. @p valid_words holds the packed real-key
+/// bits of each sequence ([batch, words_per_row]).
+struct bert_empty_row_kernel {
+    const_bit_mask_view mask;
+    std::uint64_t const* valid_words;
+    key_padding padding;
+    std::uint8_t* empty;
+    index_t heads;
+    index_t length;
+    DEQ_HOST_DEVICE void operator()(index_t item) const {
+        index_t const i = item % length;
+        index_t const h = (item / length) % heads;
+        index_t const b = item / (length * heads);
+        empty[item] = 0;
+        if (!padding.is_valid(b, i)) return;
+        index_t const words = mask.words_per_row();
+        std::uint64_t const* row = mask.row(b, h, i);
+        std::uint64_t const* valid = valid_words + b * words;
+        for (index_t w = 0; w < words; ++w)
+            if ((row[w] & valid[w]) != 0) return;
+        empty[item] = 1;
+    }
+};
+
+}  // namespace deq::detail
