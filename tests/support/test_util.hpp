@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
+#include <utility>
 
 #include <deq/core/tensor.hpp>
 
@@ -23,6 +25,17 @@ double max_abs(deq::tensor<T, Rank> const& t) {
     double m = 0;
     for (auto const& x : t.storage()) m = std::fmax(m, std::fabs(static_cast<double>(x)));
     return m;
+}
+
+/// The message of the @p Exception thrown by @p f, or "<no exception>" when it throws nothing.
+template <class Exception, class F>
+std::string message_of(F&& f) {
+    try {
+        std::forward<F>(f)();
+    } catch (Exception const& e) {
+        return e.what();
+    }
+    return "<no exception>";
 }
 
 }  // namespace deq_test

@@ -9,7 +9,7 @@
 #include <deq/bert/weights.hpp>
 
 #include "tiny_model.hpp"
-#include "scratch.hpp"
+#include "support/scratch.hpp"
 
 using namespace bert_test;
 
@@ -141,7 +141,7 @@ TEST_CASE("predictor_thresholds: JSON round trip and malformed files") {
     CHECK_THROWS_WITH_AS(t.validate(3), doctest::Contains("num_hidden_layers"), deq::invalid_argument);
     CHECK_THROWS_AS(t.config(2), deq::invalid_argument);
 
-    bert_test::scratch_dir dir("bert_thresholds");
+    deq_test::scratch_dir dir("bert_thresholds");
     auto const file = dir.path() / "thresholds.json";
     t.save(file);
     auto const back = deq::bert::predictor_thresholds::load(file);
@@ -177,7 +177,7 @@ TEST_CASE("bert_model::load reads a model folder and names the missing file") {
     auto w = tiny_weights(c);
     w.layers[0].thresholds = deq::bert::quantizer_thresholds{0.5f, 0.5f};
     w.layers[1].thresholds = deq::bert::quantizer_thresholds{0.25f, 0.75f};
-    bert_test::scratch_dir dir("bert_model_dir");
+    deq_test::scratch_dir dir("bert_model_dir");
     dir.write("config.json", R"({"vocab_size": 23, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
         "intermediate_size": 24, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "max_position_embeddings": 64,
         "type_vocab_size": 2})");

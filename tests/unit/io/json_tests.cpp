@@ -8,25 +8,15 @@
 
 #include <deq/io/json.hpp>
 
-#include "unit/io/scratch.hpp"
+#include "support/scratch.hpp"
+#include "support/test_util.hpp"
 
 using deq::io::json;
 
 namespace {
 
-// The message of the deq::format_error thrown by f, or a marker when it throws nothing.
-template <class F>
-std::string format_error_of(F&& f) {
-    try {
-        f();
-    } catch (deq::format_error const& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-
 std::string syntax_error(std::string_view text) {
-    return format_error_of([&] { (void)json::parse(text, "doc.json"); });
+    return deq_test::message_of<deq::format_error>([&] { (void)json::parse(text, "doc.json"); });
 }
 
 }  // namespace
@@ -123,33 +113,33 @@ TEST_CASE("json: typed accessor errors name the file and the field") {
     json const cfg = json::parse(R"({"num_attention_heads": "12", "hidden": 1.5, "big": 5000000000,
                                     "layers": [{"act": 3}], "list": [1, 2]})",
                                  "config.json");
-    CHECK(format_error_of([&] { (void)cfg.at("num_attention_heads").as_int(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("num_attention_heads").as_int(); }) ==
           "deq: config.json: field 'num_attention_heads': expected integer, got string");
-    CHECK(format_error_of([&] { (void)cfg.at("hidden").as_int(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("hidden").as_int(); }) ==
           "deq: config.json: field 'hidden': expected integer, got number 1.5");
-    CHECK(format_error_of([&] { (void)cfg.at("big").as<std::int32_t>(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("big").as<std::int32_t>(); }) ==
           "deq: config.json: field 'big': expected integer in [-2147483648, 2147483647], got 5000000000");
-    CHECK(format_error_of([&] { (void)cfg.at("hidden").as_int(1, 4); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("hidden").as_int(1, 4); }) ==
           "deq: config.json: field 'hidden': expected integer, got number 1.5");
-    CHECK(format_error_of([&] { (void)cfg.at("big").as_int(1, 4); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("big").as_int(1, 4); }) ==
           "deq: config.json: field 'big': expected integer in [1, 4], got 5000000000");
-    CHECK(format_error_of([&] { (void)cfg.at("layers").at(0).at("act").as_string(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("layers").at(0).at("act").as_string(); }) ==
           "deq: config.json: field 'layers[0].act': expected string, got number");
-    CHECK(format_error_of([&] { (void)cfg.at("vocab_size"); }) == "deq: config.json: missing field 'vocab_size'");
-    CHECK(format_error_of([&] { (void)cfg.at("layers").at(0).at("eps"); }) == "deq: config.json: missing field 'layers[0].eps'");
-    CHECK(format_error_of([&] { (void)cfg.at("list").at(2); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("vocab_size"); }) == "deq: config.json: missing field 'vocab_size'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("layers").at(0).at("eps"); }) == "deq: config.json: missing field 'layers[0].eps'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("list").at(2); }) ==
           "deq: config.json: field 'list': index 2 out of range (array of 2)");
-    CHECK(format_error_of([&] { (void)cfg.at("list").at("x"); }) == "deq: config.json: field 'list': expected object, got array");
-    CHECK(format_error_of([&] { (void)cfg.as_array(); }) == "deq: config.json: expected array, got object");
-    CHECK(format_error_of([&] { (void)cfg.at("hidden").size(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("list").at("x"); }) == "deq: config.json: field 'list': expected object, got array");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.as_array(); }) == "deq: config.json: expected array, got object");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("hidden").size(); }) ==
           "deq: config.json: field 'hidden': expected array or object, got number");
-    CHECK(format_error_of([&] { (void)cfg.at("hidden").as_bool(); }) == "deq: config.json: field 'hidden': expected boolean, got number");
-    CHECK(format_error_of([&] { (void)cfg.at("list").as_double(); }) == "deq: config.json: field 'list': expected number, got array");
-    CHECK(format_error_of([&] { (void)cfg.value<int>("hidden", 3); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("hidden").as_bool(); }) == "deq: config.json: field 'hidden': expected boolean, got number");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("list").as_double(); }) == "deq: config.json: field 'list': expected number, got array");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.value<int>("hidden", 3); }) ==
           "deq: config.json: field 'hidden': expected integer, got number 1.5");
-    CHECK(format_error_of([&] { cfg.at("layers").at(0).fail("unsupported activation"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { cfg.at("layers").at(0).fail("unsupported activation"); }) ==
           "deq: config.json: field 'layers[0]': unsupported activation");
-    CHECK(format_error_of([&] { (void)json::parse("-1").as<std::uint32_t>(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse("-1").as<std::uint32_t>(); }) ==
           "deq: <string>: expected integer in [0, 4294967295], got -1");
 }
 
@@ -224,7 +214,7 @@ TEST_CASE("json: nesting depth limit") {
     CHECK(syntax_error(very_deep) == "deq: doc.json:1:257: JSON syntax error: nesting deeper than 256 levels");
     std::string objects;
     for (int i = 0; i < 3; ++i) objects += "{\"a\":";
-    CHECK(format_error_of([&] { (void)json::parse(objects + "1}}}", "o.json", {.max_depth = 2}); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse(objects + "1}}}", "o.json", {.max_depth = 2}); }) ==
           "deq: o.json:1:11: JSON syntax error: nesting deeper than 2 levels");
     CHECK(json::parse(objects + "1}}}", "o.json", {.max_depth = 3}).at("a").at("a").at("a").as_int() == 1);
 }
@@ -235,19 +225,19 @@ TEST_CASE("json: files") {
     json const cfg = json::parse_file(good);
     CHECK(cfg.at("vocab_size").as_int() == 30522);
     CHECK(cfg.source() == good.string());
-    CHECK(format_error_of([&] { (void)cfg.at("hidden_act").as_int(); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)cfg.at("hidden_act").as_int(); }) ==
           "deq: " + good.string() + ": field 'hidden_act': expected integer, got string");
 
     auto const missing = dir.path() / "nope.json";
-    CHECK(format_error_of([&] { (void)json::parse_file(missing); }) == "deq: cannot open JSON file '" + missing.string() + "'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse_file(missing); }) == "deq: cannot open JSON file '" + missing.string() + "'");
     auto const empty = dir.write("empty.json", "");
-    CHECK(format_error_of([&] { (void)json::parse_file(empty); }) == "deq: JSON file '" + empty.string() + "' is empty");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse_file(empty); }) == "deq: JSON file '" + empty.string() + "' is empty");
     auto const blank = dir.write("blank.json", " \n\t\r\n");
-    CHECK(format_error_of([&] { (void)json::parse_file(blank); }) == "deq: JSON file '" + blank.string() + "' is empty");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse_file(blank); }) == "deq: JSON file '" + blank.string() + "' is empty");
     auto const bad = dir.write("bad.json", "{\n  \"a\": 1,\n  \"b\": [1, 2\n}\n");
-    CHECK(format_error_of([&] { (void)json::parse_file(bad); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse_file(bad); }) ==
           "deq: " + bad.string() + ":4:1: JSON syntax error: expected ',' or ']' after an array element, got '}'");
-    CHECK(format_error_of([&] { (void)json::parse_file(dir.path()); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse_file(dir.path()); }) ==
           "deq: cannot open JSON file '" + dir.path().string() + "': it is a directory");
 }
 
@@ -283,7 +273,7 @@ TEST_CASE("json: building and serialising") {
     json parsed = json::parse(R"({"a": {}})", "p.json");
     parsed["a"]["b"] = json::array();
     CHECK(parsed.at("a").at("b").path() == "a.b");
-    CHECK(format_error_of([&] { (void)parsed.at("a").at("b").as_string(); }) == "deq: p.json: field 'a.b': expected string, got array");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)parsed.at("a").at("b").as_string(); }) == "deq: p.json: field 'a.b': expected string, got array");
     // Bad construction.
     CHECK_THROWS_AS(json(std::numeric_limits<double>::quiet_NaN()), deq::numeric_error);
     CHECK_THROWS_AS(json(std::numeric_limits<float>::infinity()), deq::numeric_error);
@@ -292,5 +282,5 @@ TEST_CASE("json: building and serialising") {
     json str = "x";
     CHECK_THROWS_AS(str["k"], deq::format_error);
     CHECK_THROWS_AS(str.push_back(1), deq::format_error);
-    CHECK(format_error_of([&] { (void)json(3).as_string(); }) == "deq: JSON value: expected string, got number");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json(3).as_string(); }) == "deq: JSON value: expected string, got number");
 }

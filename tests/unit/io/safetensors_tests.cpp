@@ -13,7 +13,8 @@
 #include <deq/io/safetensors.hpp>
 
 #include "unit/io/minilm_locate.hpp"
-#include "unit/io/scratch.hpp"
+#include "support/scratch.hpp"
+#include "support/test_util.hpp"
 
 using deq::index_t;
 using deq::io::dtype;
@@ -21,16 +22,6 @@ using deq::io::safetensors_file;
 using deq::io::safetensors_writer;
 
 namespace {
-
-template <class F>
-std::string format_error_of(F&& f) {
-    try {
-        f();
-    } catch (deq::format_error const& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
 
 std::vector<std::byte> to_bytes(std::string_view s) {
     std::vector<std::byte> b(s.size());
@@ -50,7 +41,7 @@ std::vector<std::byte> image(std::string_view header, std::size_t data_size, std
 }
 
 std::string load_error(std::string_view header, std::size_t data_size, std::uint64_t header_len = ~std::uint64_t{0}) {
-    return format_error_of([&] { (void)safetensors_file::from_bytes(image(header, data_size, header_len), "m.st"); });
+    return deq_test::message_of<deq::format_error>([&] { (void)safetensors_file::from_bytes(image(header, data_size, header_len), "m.st"); });
 }
 
 }  // namespace
@@ -229,26 +220,26 @@ TEST_CASE("safetensors: access errors name the tensor and the file") {
     w.add_raw("flags", dtype::BOOL, {2}, std::vector<std::byte>{std::byte{1}, std::byte{2}});
     w.add_raw("fp8", dtype::F8_E4M3, {2}, std::vector<std::byte>{std::byte{0x38}, std::byte{0}});
     auto const f = safetensors_file::from_bytes(w.serialize(), "model.safetensors");
-    CHECK(format_error_of([&] { (void)f.get_float<2>("missing"); }) == "deq: model.safetensors: no tensor named 'missing'");
-    CHECK(format_error_of([&] { (void)f.raw("missing"); }) == "deq: model.safetensors: no tensor named 'missing'");
-    CHECK(format_error_of([&] { (void)f.get_float<1>("w"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<2>("missing"); }) == "deq: model.safetensors: no tensor named 'missing'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.raw("missing"); }) == "deq: model.safetensors: no tensor named 'missing'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<1>("w"); }) ==
           "deq: model.safetensors: tensor 'w' has shape [2, 3] (rank 2), expected rank 1");
-    CHECK(format_error_of([&] { (void)f.get_float<2>("w", {3, 2}); }) == "deq: model.safetensors: tensor 'w' has shape [2, 3], expected [3, 2]");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<2>("w", {3, 2}); }) == "deq: model.safetensors: tensor 'w' has shape [2, 3], expected [3, 2]");
     CHECK(f.get_float<2>("w", {-1, 3}).size() == 6);
-    CHECK(format_error_of([&] { (void)f.get_float<1>("ids"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<1>("ids"); }) ==
           "deq: model.safetensors: tensor 'ids' has dtype I64, which cannot be read as a floating-point value");
-    CHECK(format_error_of([&] { (void)f.get<int, 2>("w"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<int, 2>("w"); }) ==
           "deq: model.safetensors: tensor 'w' has dtype F32, which cannot be read as an integer");
-    CHECK(format_error_of([&] { (void)f.get<std::int8_t, 1>("ids"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<std::int8_t, 1>("ids"); }) ==
           "deq: model.safetensors: tensor 'ids' element 0 = 300 does not fit the requested type");
-    CHECK(format_error_of([&] { (void)f.get<std::uint32_t, 1>("neg"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<std::uint32_t, 1>("neg"); }) ==
           "deq: model.safetensors: tensor 'neg' element 0 = -1 does not fit the requested type");
-    CHECK(format_error_of([&] { (void)f.get<std::uint8_t, 1>("flags"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<std::uint8_t, 1>("flags"); }) ==
           "deq: model.safetensors: tensor 'flags' element 1 is 2, not a boolean (0 or 1)");
-    CHECK(format_error_of([&] { (void)f.get_float<1>("fp8"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<1>("fp8"); }) ==
           "deq: model.safetensors: tensor 'fp8' has dtype F8_E4M3, which cannot be read as a floating-point value");
     CHECK(f.raw("fp8").size() == 2);
-    CHECK(format_error_of([&] { (void)f.get_scalar<float>("w"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_scalar<float>("w"); }) ==
           "deq: model.safetensors: tensor 'w' has shape [2, 3], expected a scalar ([] or [1])");
 
     // Writer misuse.
@@ -280,9 +271,9 @@ TEST_CASE("safetensors: corrupted files are rejected with the file and tensor na
               .size() == 2);
 
     // Truncated / bad header length.
-    CHECK(format_error_of([] { (void)safetensors_file::from_bytes(to_bytes("abc"), "m.st"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)safetensors_file::from_bytes(to_bytes("abc"), "m.st"); }) ==
           "deq: m.st: file is too small for a safetensors header (3 bytes)");
-    CHECK(format_error_of([] { (void)safetensors_file::from_bytes({}, "m.st"); }) == "deq: m.st: file is too small for a safetensors header (0 bytes)");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)safetensors_file::from_bytes({}, "m.st"); }) == "deq: m.st: file is too small for a safetensors header (0 bytes)");
     CHECK(load_error(ok, 32, 1000) == "deq: m.st: header length 1000 exceeds the file size (" + std::to_string(8 + ok.size() + 32) + " bytes)");
     CHECK(load_error(ok, 32, ~std::uint64_t{0} - 1) == "deq: m.st: header length 18446744073709551614 exceeds the limit of 100000000 bytes");
     CHECK(load_error(ok, 32, 200'000'000) == "deq: m.st: header length 200000000 exceeds the limit of 100000000 bytes");
@@ -337,18 +328,18 @@ TEST_CASE("safetensors: corrupted files are rejected with the file and tensor na
     // Files.
     deq_test::scratch_dir dir("st_files");
     auto const missing = dir.path() / "missing.safetensors";
-    CHECK(format_error_of([&] { (void)safetensors_file::open(missing); }) == "deq: cannot open safetensors file '" + missing.string() + "'");
-    CHECK(format_error_of([&] { (void)safetensors_file::open(dir.path()); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)safetensors_file::open(missing); }) == "deq: cannot open safetensors file '" + missing.string() + "'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)safetensors_file::open(dir.path()); }) ==
           "deq: cannot open safetensors file '" + dir.path().string() + "': it is a directory");
     auto const empty = dir.write("empty.safetensors", "");
-    CHECK(format_error_of([&] { (void)safetensors_file::open(empty); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)safetensors_file::open(empty); }) ==
           "deq: " + empty.string() + ": file is too small for a safetensors header (0 bytes)");
     // A valid file cut short by one byte.
     safetensors_writer w;
     w.add("x", deq::tensor<float, 1>({4}, 2.0f));
     auto bytes = w.serialize();
     bytes.pop_back();
-    CHECK(format_error_of([&] { (void)safetensors_file::from_bytes(bytes, "cut.st"); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)safetensors_file::from_bytes(bytes, "cut.st"); }) ==
           "deq: cut.st: tensor 'x' data_offsets [0, 16] lie outside the data buffer (15 bytes; is the file truncated?)");
 }
 

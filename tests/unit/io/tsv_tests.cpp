@@ -6,24 +6,11 @@
 
 #include <deq/io/tsv.hpp>
 
-#include "unit/io/scratch.hpp"
+#include "support/scratch.hpp"
+#include "support/test_util.hpp"
 
 using deq::io::parse_tsv;
 using deq::io::read_tsv;
-
-namespace {
-
-template <class F>
-std::string format_error_of(F&& f) {
-    try {
-        f();
-    } catch (deq::format_error const& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-
-}  // namespace
 
 TEST_CASE("tsv: header, rows and line numbers") {
     auto const t = parse_tsv("sentence\tlabel\nit 's a \"charming\" film . \t1\nbleak\t0\n", "sst.tsv");
@@ -74,37 +61,37 @@ TEST_CASE("tsv: no header, BOM, CRLF, last line without newline, empty fields") 
 }
 
 TEST_CASE("tsv: malformed rows name the file and line") {
-    CHECK(format_error_of([] { (void)parse_tsv("a\tb\n1\t2\n3\n", "x.tsv"); }) == "deq: x.tsv:3: expected 2 fields separated by tabs, got 1");
-    CHECK(format_error_of([] { (void)parse_tsv("a\tb\n1\t2\t3\n", "x.tsv"); }) == "deq: x.tsv:2: expected 2 fields separated by tabs, got 3");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("a\tb\n1\t2\n3\n", "x.tsv"); }) == "deq: x.tsv:3: expected 2 fields separated by tabs, got 1");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("a\tb\n1\t2\t3\n", "x.tsv"); }) == "deq: x.tsv:2: expected 2 fields separated by tabs, got 3");
     // A blank line is a row with one empty field, not something to skip.
-    CHECK(format_error_of([] { (void)parse_tsv("a\tb\n\n1\t2\n", "x.tsv"); }) == "deq: x.tsv:2: expected 2 fields separated by tabs, got 1");
-    CHECK(format_error_of([] { (void)parse_tsv("1\t2\n3\t4\t5", "y.tsv", {.header = false}); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("a\tb\n\n1\t2\n", "x.tsv"); }) == "deq: x.tsv:2: expected 2 fields separated by tabs, got 1");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("1\t2\n3\t4\t5", "y.tsv", {.header = false}); }) ==
           "deq: y.tsv:2: expected 2 fields separated by tabs, got 3");
-    CHECK(format_error_of([] { (void)parse_tsv("1,2\n", "c.csv", {.header = false, .columns = 3, .delimiter = ','}); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("1,2\n", "c.csv", {.header = false, .columns = 3, .delimiter = ','}); }) ==
           "deq: c.csv:1: expected 3 fields separated by ',', got 2");
-    CHECK(format_error_of([] { (void)parse_tsv("", "e.tsv"); }) == "deq: e.tsv: TSV file is empty");
-    CHECK(format_error_of([] { (void)parse_tsv("\xEF\xBB\xBF", "e.tsv"); }) == "deq: e.tsv: TSV file is empty");
-    CHECK(format_error_of([] { (void)parse_tsv("a\n\xC3\x28\n", "bad.tsv"); }) == "deq: bad.tsv:2: invalid UTF-8 at byte 1 of the line");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("", "e.tsv"); }) == "deq: e.tsv: TSV file is empty");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("\xEF\xBB\xBF", "e.tsv"); }) == "deq: e.tsv: TSV file is empty");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)parse_tsv("a\n\xC3\x28\n", "bad.tsv"); }) == "deq: bad.tsv:2: invalid UTF-8 at byte 1 of the line");
 
     auto const t = parse_tsv("sentence\tlabel\nfine\tx1\nok\t2.5\n", "s.tsv");
-    CHECK(format_error_of([&] { (void)t.int_field(0, 1); }) == "deq: s.tsv:2: column 'label': expected an integer, got 'x1'");
-    CHECK(format_error_of([&] { (void)t.int_field(1, 1); }) == "deq: s.tsv:3: column 'label': expected an integer, got '2.5'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)t.int_field(0, 1); }) == "deq: s.tsv:2: column 'label': expected an integer, got 'x1'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)t.int_field(1, 1); }) == "deq: s.tsv:3: column 'label': expected an integer, got '2.5'");
     CHECK(t.number_field(1, 1) == 2.5);
-    CHECK(format_error_of([&] { (void)t.number_field(0, 1); }) == "deq: s.tsv:2: column 'label': expected a finite number, got 'x1'");
-    CHECK(format_error_of([&] { (void)t.column("score"); }) == "deq: s.tsv: no column 'score' in the header (columns: sentence, label)");
-    CHECK(format_error_of([&] { t.fail(1, "label out of range"); }) == "deq: s.tsv:3: label out of range");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)t.number_field(0, 1); }) == "deq: s.tsv:2: column 'label': expected a finite number, got 'x1'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)t.column("score"); }) == "deq: s.tsv: no column 'score' in the header (columns: sentence, label)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { t.fail(1, "label out of range"); }) == "deq: s.tsv:3: label out of range");
     CHECK_THROWS_AS((void)t.row(2), deq::invalid_argument);
     CHECK_THROWS_AS((void)t.field(0, 2), deq::invalid_argument);
     auto const signs = parse_tsv("+7\t-3\t+-4\t+\t+.5\tinf\n", "p.tsv", {.header = false});
     CHECK(signs.int_field(0, 0) == 7);
     CHECK(signs.int_field(0, 1) == -3);
-    CHECK(format_error_of([&] { (void)signs.int_field(0, 2); }) == "deq: p.tsv:1: column 3: expected an integer, got '+-4'");
-    CHECK(format_error_of([&] { (void)signs.int_field(0, 3); }) == "deq: p.tsv:1: column 4: expected an integer, got '+'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)signs.int_field(0, 2); }) == "deq: p.tsv:1: column 3: expected an integer, got '+-4'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)signs.int_field(0, 3); }) == "deq: p.tsv:1: column 4: expected an integer, got '+'");
     CHECK(signs.number_field(0, 4) == 0.5);
-    CHECK(format_error_of([&] { (void)signs.number_field(0, 5); }) == "deq: p.tsv:1: column 6: expected a finite number, got 'inf'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)signs.number_field(0, 5); }) == "deq: p.tsv:1: column 6: expected a finite number, got 'inf'");
     auto const nh = parse_tsv("1\tnan\n", "n.tsv", {.header = false});
-    CHECK(format_error_of([&] { (void)nh.number_field(0, 1); }) == "deq: n.tsv:1: column 2: expected a finite number, got 'nan'");
-    CHECK(format_error_of([&] { (void)nh.column("a"); }) == "deq: n.tsv: no column 'a' in the header (the file has no header)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)nh.number_field(0, 1); }) == "deq: n.tsv:1: column 2: expected a finite number, got 'nan'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)nh.column("a"); }) == "deq: n.tsv: no column 'a' in the header (the file has no header)");
 }
 
 TEST_CASE("tsv: files") {
@@ -114,10 +101,10 @@ TEST_CASE("tsv: files") {
     CHECK(t.source() == file.string());
     CHECK(t.field(0, t.column("sentence2")) == "A dog.");
     auto const missing = dir.path() / "missing.tsv";
-    CHECK(format_error_of([&] { (void)read_tsv(missing); }) == "deq: cannot open TSV file '" + missing.string() + "'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)read_tsv(missing); }) == "deq: cannot open TSV file '" + missing.string() + "'");
     auto const empty = dir.write("empty.tsv", "");
-    CHECK(format_error_of([&] { (void)read_tsv(empty); }) == "deq: " + empty.string() + ": TSV file is empty");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)read_tsv(empty); }) == "deq: " + empty.string() + ": TSV file is empty");
     auto const bad = dir.write("bad.tsv", "a\tb\n1\t2\n3\t4\n5\n");
-    CHECK(format_error_of([&] { (void)read_tsv(bad); }) == "deq: " + bad.string() + ":4: expected 2 fields separated by tabs, got 1");
-    CHECK(format_error_of([&] { (void)read_tsv(dir.path()); }) == "deq: cannot open TSV file '" + dir.path().string() + "': it is a directory");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)read_tsv(bad); }) == "deq: " + bad.string() + ":4: expected 2 fields separated by tabs, got 1");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)read_tsv(dir.path()); }) == "deq: cannot open TSV file '" + dir.path().string() + "': it is a directory");
 }

@@ -11,7 +11,7 @@
 #include <deq/text/wordpiece.hpp>
 
 #include "unit/io/minilm_locate.hpp"
-#include "unit/io/scratch.hpp"
+#include "support/scratch.hpp"
 
 using deq::text::basic_tokenizer;
 using deq::text::basic_tokenizer_options;

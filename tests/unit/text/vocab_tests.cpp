@@ -5,23 +5,10 @@
 
 #include <deq/text/vocab.hpp>
 
-#include "unit/io/scratch.hpp"
+#include "support/scratch.hpp"
+#include "support/test_util.hpp"
 
 using deq::text::vocab;
-
-namespace {
-
-template <class F>
-std::string format_error_of(F&& f) {
-    try {
-        f();
-    } catch (deq::format_error const& e) {
-        return e.what();
-    }
-    return "<no exception>";
-}
-
-}  // namespace
 
 TEST_CASE("vocab: ids are line numbers, and LF, CRLF and CR all end lines") {
     auto const lf = vocab::parse("[PAD]\n[UNK]\nhello\n##lo\n", "v.txt");
@@ -51,13 +38,13 @@ TEST_CASE("vocab: ids are line numbers, and LF, CRLF and CR all end lines") {
 }
 
 TEST_CASE("vocab: malformed files name the file and line") {
-    CHECK(format_error_of([] { (void)vocab::parse("", "v.txt"); }) == "deq: v.txt: vocabulary file is empty");
-    CHECK(format_error_of([] { (void)vocab::parse("a\nb\nc\nb\n", "v.txt"); }) == "deq: v.txt:4: duplicate token 'b' (first on line 2)");
-    CHECK(format_error_of([] { (void)vocab::parse("a\r\nb\r\n\r\nc\r\n", "v.txt"); }) == "deq: v.txt:3: empty token");
-    CHECK(format_error_of([] { (void)vocab::parse("a\n\n", "v.txt"); }) == "deq: v.txt:2: empty token");
-    CHECK(format_error_of([] { (void)vocab::parse("\xEF\xBB\xBF[PAD]\n", "v.txt"); }) == "deq: v.txt:1: byte order mark before the first token");
-    CHECK(format_error_of([] { (void)vocab::parse("a\nb\xFF\n", "v.txt"); }) == "deq: v.txt:2: invalid UTF-8 at byte 2 of the token");
-    CHECK(format_error_of([] { (void)vocab::from_tokens({"x", "x"}); }) == "deq: <tokens>:2: duplicate token 'x' (first on line 1)");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("", "v.txt"); }) == "deq: v.txt: vocabulary file is empty");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("a\nb\nc\nb\n", "v.txt"); }) == "deq: v.txt:4: duplicate token 'b' (first on line 2)");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("a\r\nb\r\n\r\nc\r\n", "v.txt"); }) == "deq: v.txt:3: empty token");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("a\n\n", "v.txt"); }) == "deq: v.txt:2: empty token");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("\xEF\xBB\xBF[PAD]\n", "v.txt"); }) == "deq: v.txt:1: byte order mark before the first token");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::parse("a\nb\xFF\n", "v.txt"); }) == "deq: v.txt:2: invalid UTF-8 at byte 2 of the token");
+    CHECK(deq_test::message_of<deq::format_error>([] { (void)vocab::from_tokens({"x", "x"}); }) == "deq: <tokens>:2: duplicate token 'x' (first on line 1)");
 
     auto const v = vocab::parse("a\nb\n", "v.txt");
     CHECK_THROWS_WITH_AS((void)v.id("zz"), "deq: invalid argument 'token' = 'zz': is not in the vocabulary v.txt", deq::invalid_argument);
@@ -72,11 +59,11 @@ TEST_CASE("vocab: files") {
     CHECK(v.size() == 3);
     CHECK(v.source() == file.string());
     auto const missing = dir.path() / "missing.txt";
-    CHECK(format_error_of([&] { (void)vocab::load(missing); }) == "deq: cannot open vocabulary file '" + missing.string() + "'");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)vocab::load(missing); }) == "deq: cannot open vocabulary file '" + missing.string() + "'");
     auto const empty = dir.write("empty.txt", "");
-    CHECK(format_error_of([&] { (void)vocab::load(empty); }) == "deq: " + empty.string() + ": vocabulary file is empty");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)vocab::load(empty); }) == "deq: " + empty.string() + ": vocabulary file is empty");
     auto const dup = dir.write("dup.txt", "x\ny\nx\n");
-    CHECK(format_error_of([&] { (void)vocab::load(dup); }) == "deq: " + dup.string() + ":3: duplicate token 'x' (first on line 1)");
-    CHECK(format_error_of([&] { (void)vocab::load(dir.path()); }) ==
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)vocab::load(dup); }) == "deq: " + dup.string() + ":3: duplicate token 'x' (first on line 1)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)vocab::load(dir.path()); }) ==
           "deq: cannot open vocabulary file '" + dir.path().string() + "': it is a directory");
 }

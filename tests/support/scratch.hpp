@@ -1,4 +1,4 @@
-// Scratch files for the deq::bert unit tests: written under the test's working directory
+// Scratch files for deq's unit tests: written under the test's working directory
 // (the build tree under CTest), one directory per process so parallel test cases never collide.
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include <unistd.h>
 
-namespace bert_test {
+namespace deq_test {
 
 /// A fresh directory <cwd>/deq_scratch/<tag>-<pid>, removed (with its files) on destruction.
 class scratch_dir {
@@ -41,4 +41,4 @@ private:
     std::filesystem::path path_;
 };
 
-}  // namespace bert_test
+}  // namespace deq_test
