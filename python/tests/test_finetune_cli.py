@@ -1,0 +1,83 @@
+"""End-to-end run of the fine-tuning CLI on a tiny random BERT (real RTE rows, a few steps): trains with a
+predictor mode in the loop, writes results.json, dev predictions and the export; --eval-only on the export
+reproduces the predictions."""
+
+import json
+import os
+import re
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from deq_train import finetune_glue, glue
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DATA = os.environ.get("DEQ_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
+
+
+def tiny_model_dir(tmp_path):
+    words = {}
+    for e in glue.read_examples(glue.task_file(DATA, "rte", "train"), "rte")[:200]:
+        for w in re.findall(r"[a-z]+", (e.text_a + " " + e.text_b).lower()):
+            words[w] = words.get(w, 0) + 1
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz.,'\"-0123456789")
+    vocab += sorted(w for w, c in words.items() if c >= 3 and w not in vocab)
+    d = tmp_path / "tiny"
+    d.mkdir()
+    (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (d / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "tokenizer_class": "BertTokenizer"}))
+    torch.manual_seed(0)
+    cfg = BertConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=2, intermediate_size=64,
+                     vocab_size=len(vocab), max_position_embeddings=512)
+    BertModel(cfg).save_pretrained(str(d))
+    return str(d)
+
+
+def test_cli_train_export_and_eval_only(tmp_path):
+    model_dir = tiny_model_dir(tmp_path)
+    out = tmp_path / "run"
+    common = ["--task", "rte", "--data-dir", DATA, "--threads", "1", "--max-eval-examples", "12"]
+    res = finetune_glue.main(common + ["--mode", "deq:adamax_nb80", "--epochs", "1", "--batch-size", "8",
+                                       "--max-train-examples", "24", "--max-length", "64", "--model", model_dir,
+                                       "--out", str(out)])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["mode"] == "deq:adamax:0.8:sequence:logits"
+    assert saved["train_examples"] == 24 and saved["dev_examples"] == 12
+    assert saved["train"]["steps"] == 3
+    assert set(saved["metrics"]) == {"accuracy"}
+    ratio = saved["attention"]["refinement_ratio"]
+    assert ratio["calls"] == 12 * 2  # one call per example and layer (eval one example at a time)
+    assert 0.0 <= ratio["mean_over_calls"] <= 1.0
+    assert len(saved["thresholds"]) == 2 and all(t["input_x_thresh"] > 0 for t in saved["thresholds"])
+    assert res["metrics"] == saved["metrics"]
+    rows = (out / "dev_predictions.tsv").read_text().strip().split("\n")
+    assert len(rows) == 13
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["deq"]["train_padding"] == "batch" and config["deq"]["eval_padding"] == "none"
+
+    again = tmp_path / "again"
+    res2 = finetune_glue.main(common + ["--eval-only", "--model", str(out / "model"), "--out", str(again)])
+    assert res2["metrics"] == saved["metrics"]
+    assert (again / "dev_predictions.tsv").read_text() == (out / "dev_predictions.tsv").read_text()
+
+
+def test_cli_rejects_bad_options(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        finetune_glue.main(["--task", "rte", "--mode", "sanger:7"])
+    assert "theta = 7" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        finetune_glue.main(["--task", "rte", "--eval-only"])
+    with pytest.raises(SystemExit):
+        finetune_glue.main(["--task", "rte", "--max-length", "1000"])
+
+
+def test_cli_eval_only_rejects_a_different_mode(tmp_path):
+    model_dir = tiny_model_dir(tmp_path)
+    out = tmp_path / "run"
+    finetune_glue.main(["--task", "rte", "--data-dir", DATA, "--threads", "1", "--max-eval-examples", "4",
+                        "--mode", "sanger:0.02", "--epochs", "1", "--batch-size", "8", "--max-train-examples", "8",
+                        "--max-length", "32", "--model", model_dir, "--out", str(out)])
+    with pytest.raises(SystemExit, match="differs from the exported model's mode sanger:0.02"):
+        finetune_glue.main(["--task", "rte", "--data-dir", DATA, "--eval-only", "--model", str(out / "model"),
+                            "--mode", "dense", "--out", str(tmp_path / "x")])
