@@ -113,3 +113,38 @@ function(deq_add_text_usage target)
   target_include_directories(${target} SYSTEM INTERFACE ${DEQ_UTF8PROC_INCLUDE_DIR})
   target_link_libraries(${target} INTERFACE ${DEQ_UTF8PROC_LIBRARY})
 endfunction()
+
+# deq_find_cblas([REQUIRED])
+# Finds a CBLAS for deq/bert (the encoder's linear layers call cblas_sgemm): BLAS (vendor OpenBLAS
+# unless the caller set BLA_VENDOR), the cblas.h header (also under include/openblas) and Threads.
+# Sets DEQ_CBLAS_INCLUDE_DIR (cache) and deq_cblas_FOUND in the calling scope; the imported targets
+# BLAS::BLAS and Threads::Threads are created in the calling directory. With REQUIRED a missing
+# piece is a fatal error naming the Debian package.
+function(deq_find_cblas)
+  set(_deq_quiet QUIET)
+  if("${ARGN}" STREQUAL "REQUIRED")
+    set(_deq_quiet)
+  endif()
+  if(NOT DEFINED BLA_VENDOR)
+    set(BLA_VENDOR OpenBLAS)   # function scope: the caller's BLA_VENDOR is untouched
+  endif()
+  find_package(Threads ${_deq_quiet})
+  find_package(BLAS ${_deq_quiet})
+  find_path(DEQ_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
+  if(Threads_FOUND AND BLAS_FOUND AND DEQ_CBLAS_INCLUDE_DIR AND TARGET BLAS::BLAS)
+    set(deq_cblas_FOUND TRUE PARENT_SCOPE)
+  else()
+    set(deq_cblas_FOUND FALSE PARENT_SCOPE)
+    if("${ARGN}" STREQUAL "REQUIRED")
+      message(FATAL_ERROR "deq: deq/bert needs a CBLAS (BLAS library ${BLA_VENDOR} and cblas.h) and threads; "
+                          "install them (Debian: apt-get install libopenblas-dev) or set BLA_VENDOR / DEQ_CBLAS_INCLUDE_DIR")
+    endif()
+  endif()
+endfunction()
+
+# deq_add_bert_usage(<target>)
+# Call after a successful deq_find_cblas(). Links <target> to the CBLAS and to Threads.
+function(deq_add_bert_usage target)
+  target_include_directories(${target} SYSTEM INTERFACE ${DEQ_CBLAS_INCLUDE_DIR})
+  target_link_libraries(${target} INTERFACE BLAS::BLAS Threads::Threads)
+endfunction()
