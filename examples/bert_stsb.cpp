@@ -101,7 +101,7 @@ void usage() {
                  "  --modes LIST       comma-separated attention modes (default " << default_modes << ")\n"
                  "  --limit N          only the first N dev pairs\n"
                  "  --batch-size N     sentences per forward pass (default 32)\n"
-                 "  --threads N        threads of the deq execution space and of OpenBLAS (default: all cores)\n"
+                 "  --threads N        threads of the deq execution space; the linear layers are split across them (default: all cores)\n"
                  "  --calibration N    STS-B train sentences for the predictor thresholds (default 256)\n"
                  "  --thresholds FILE  use saved thresholds instead of calibrating\n";
 }
@@ -284,7 +284,7 @@ int main(int argc, char** argv) try {
     options const o = parse(argc, argv);
     fs::path const model_dir = find_model(o.model);
     fs::create_directories(o.out);
-    deq::bert::set_blas_threads(o.threads);
+    deq::bert::set_blas_threads(1);  // the linear layers are split across the space's threads
     deq::exec::threads const space(o.threads);
 
     std::cerr << "loading " << model_dir.string() << "\n";
@@ -408,7 +408,7 @@ int main(int argc, char** argv) try {
     md << ".\nDensity and refinement ratio: kept / full-precision fraction of the valid (real, real) pairs, mean over attention "
           "calls (layers × batches) as the reference's ratio_avg.py. Empty rows: real query rows (per head) with every key pruned; "
           "rows w/o full precision: real query rows with no exactly computed score (DEQ's num_mask_empty_rows).\n"
-       << "Batches of " << o.batch_size << " sentences sorted by length; " << o.threads << " threads (deq::exec::threads and OpenBLAS); "
+       << "Batches of " << o.batch_size << " sentences sorted by length; " << o.threads << " threads (deq::exec::threads; OpenBLAS single-threaded per row block); "
        << "latency = embedding wall time of both sentences per pair. Predictor thresholds: " << calibration_note
        << (calibration_seconds > 0 ? " (" + fixed(calibration_seconds, 1) + " s)" : std::string()) << ". Total run time "
        << fixed(total, 1) << " s.\n";

@@ -19,7 +19,8 @@
 /// deq::bert::calibrate (deq/bert/calibration.hpp).
 ///
 /// Element-wise work (embeddings, LayerNorm, GELU) and attention run on the given execution space; the
-/// linear layers run on the BLAS library's own threads.
+/// linear layers are split by rows across the execution space (deq::bert::linear with a space), each part one
+/// single-threaded `sgemm` call: set the BLAS library to one thread (deq::bert::set_blas_threads(1)).
 #pragma once
 
 #include <cmath>
@@ -196,7 +197,7 @@ public:
             for (int part = 0; part < 3; ++part) {
                 linear_weights const& p = part == 0 ? lw.query : (part == 1 ? lw.key : lw.value);
                 tensor_view<float, 2> out(qkv.data() + part * hidden, {rows, hidden}, {3 * hidden, 1});
-                linear(crows_view(x, hidden), p.weight.view(), p.bias.view(), out);
+                linear(space, crows_view(x, hidden), p.weight.view(), p.bias.view(), out);
             }
             std::initializer_list<index_t> const ext = {batch, heads, length, dim};
             tensor_view<float const, 4> q(qkv.data(), ext, {length * 3 * hidden, dim, 3 * hidden, 1});
@@ -253,13 +254,13 @@ public:
                 result.masks.push_back(std::move(masks));
             }
 
-            linear(crows_view(ctx, hidden), lw.attention_output.weight.view(), lw.attention_output.bias.view(), rows_view(tmp, hidden));
+            linear(space, crows_view(ctx, hidden), lw.attention_output.weight.view(), lw.attention_output.bias.view(), rows_view(tmp, hidden));
             exec::parallel_for(space, rows,
                                detail::bert_add_norm_kernel{tmp.data(), x.data(), lw.attention_norm.weight.data(),
                                                             lw.attention_norm.bias.data(), x1.data(), hidden, eps});
-            linear(crows_view(x1, hidden), lw.intermediate.weight.view(), lw.intermediate.bias.view(), rows_view(mid, inter));
+            linear(space, crows_view(x1, hidden), lw.intermediate.weight.view(), lw.intermediate.bias.view(), rows_view(mid, inter));
             exec::parallel_for(space, rows, detail::bert_gelu_kernel{mid.data(), inter});
-            linear(crows_view(mid, inter), lw.output.weight.view(), lw.output.bias.view(), rows_view(tmp, hidden));
+            linear(space, crows_view(mid, inter), lw.output.weight.view(), lw.output.bias.view(), rows_view(tmp, hidden));
             exec::parallel_for(space, rows,
                                detail::bert_add_norm_kernel{tmp.data(), x1.data(), lw.output_norm.weight.data(),
                                                             lw.output_norm.bias.data(), x.data(), hidden, eps});

@@ -2,6 +2,7 @@
 // dense and masked modes, on the serial and threads spaces; mode properties; bad input.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 
 #include <deq/bert/encoder.hpp>
@@ -162,15 +163,25 @@ TEST_CASE("bert_model predictor modes: identities, statistics and the naive forw
     CHECK(t.summary().refinement_ratio() <= t.summary().density());
 }
 
-TEST_CASE("bert_model: serial and threads spaces give identical results in every mode") {
+// The linear layers split their rows across the space's threads; the BLAS library chooses its kernels by
+// matrix size (e.g. OpenBLAS' small-matrix kernels), so the last bits may differ between thread counts.
+// The attention itself is bit-identical (tests/unit/attention); here the hidden states must agree to a
+// few float ulps and the masks' statistics exactly.
+TEST_CASE("bert_model: serial and threads spaces agree in every mode") {
     auto const model = tiny_model();
     auto const in = tiny_input(model.config(), {33, 7, 21});
+    auto close = [](deq::tensor<float, 3> const& a, deq::tensor<float, 3> const& b) {
+        if (a.storage().size() != b.storage().size()) return false;
+        for (std::size_t i = 0; i < a.storage().size(); ++i)
+            if (std::fabs(a.storage()[i] - b.storage()[i]) > 1e-5f * (1.0f + std::fabs(a.storage()[i]))) return false;
+        return true;
+    };
     for (char const* m : {"dense", "longformer", "bigbird", "fixed", "sanger:0.02", "deq:adamax_nb80", "deq:adamax_ns80",
                           "deq:refine_2e-2", "three:sanger:0.002+adamax_nb80"}) {
         auto const mode = parse_attention_mode(m);
         auto const a = model.forward(deq::exec::serial{}, in, mode);
         auto const b = model.forward(deq::exec::threads{3}, in, mode);
-        CHECK_MESSAGE(same(a.last_hidden_state, b.last_hidden_state), m);
+        CHECK_MESSAGE(close(a.last_hidden_state, b.last_hidden_state), m);
         CHECK(a.summary().density() == b.summary().density());
         CHECK(a.summary().unrefined_rows == b.summary().unrefined_rows);
     }

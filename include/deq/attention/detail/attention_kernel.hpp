@@ -98,7 +98,16 @@ struct attention_row_kernel {
         T const* const kj = &k(b, h, j, 0);
         index_t const ks = k.stride(3);
         S acc = S(0);
-        for (index_t t = 0; t < dim; ++t) acc += qi[t] * static_cast<S>(kj[t * ks]);
+        index_t t = 0;
+        if (ks == 1) {
+            // Eight independent partial sums (vectorisable; the order differs from a sequential sum
+            // only by rounding, as PyTorch's matmul does).
+            S lane[8] = {S(0), S(0), S(0), S(0), S(0), S(0), S(0), S(0)};
+            for (; t + 8 <= dim; t += 8)
+                for (int u = 0; u < 8; ++u) lane[u] += qi[t + u] * static_cast<S>(kj[t + u]);
+            acc = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+        }
+        for (; t < dim; ++t) acc += qi[t] * static_cast<S>(kj[t * ks]);
         ++exact_count;
         return acc / sqrt_d;
     }
@@ -149,6 +158,7 @@ struct attention_row_kernel {
 
         for (index_t t = 0; t < dim; ++t) qi[t] = static_cast<S>(q(b, h, i, t));
 
+        index_t exact_scores = 0;  // counted locally (rec is written once, at the end)
         // Pass 1: every score, except (when skipping may be exact) the exact scores of pruned entries.
         bool const may_skip = kept_row != nullptr && !empty && key_norm_max != nullptr;
         bool deferred = false;
@@ -161,7 +171,7 @@ struct attention_row_kernel {
                 deferred = true;
                 continue;
             }
-            S x = raw_score(qi, b, h, i, j, rj, sqrt_d, rec.exact_scores);
+            S x = raw_score(qi, b, h, i, j, rj, sqrt_d, exact_scores);
             if (!kj) x = x + pen;
             if (!padding.is_valid(b, j)) x = x + pen;
             s[j] = x;
@@ -182,7 +192,7 @@ struct attention_row_kernel {
             if (!skip) {
                 for (index_t j = 0; j < lk; ++j) {
                     if (attention_bit(kept_row, j) || !(ref_row == nullptr || attention_bit(ref_row, j))) continue;
-                    S x = raw_score(qi, b, h, i, j, true, sqrt_d, rec.exact_scores) + pen;
+                    S x = raw_score(qi, b, h, i, j, true, sqrt_d, exact_scores) + pen;
                     if (!padding.is_valid(b, j)) x = x + pen;
                     s[j] = x;
                     if (x > m) m = x;
@@ -206,17 +216,33 @@ struct attention_row_kernel {
         S const smallest_normal = sizeof(S) <= 4 ? S(1.17549435082228750797e-38) : S(2.2250738585072014e-308);
         index_t const vs = v.stride(3);
         S* __restrict const acc_row = acc;
-        for (index_t j = 0; j < lk; ++j) {
+        auto weight = [&](index_t j) {
             S const p = s[j] / sum;
-            if (p < smallest_normal) continue;
-            T const* __restrict const vj = &v(b, h, j, 0);
-            if (vs == 1) {
-                for (index_t t = 0; t < dv; ++t) acc_row[t] += p * static_cast<S>(vj[t]);
-            } else {
-                for (index_t t = 0; t < dv; ++t) acc_row[t] += p * static_cast<S>(vj[t * vs]);
+            return p < smallest_normal ? S(0) : p;
+        };
+        index_t j = 0;
+        if (vs == 1) {
+            // Four keys per pass over the accumulator row (vectorisable over t).
+            for (; j + 4 <= lk; j += 4) {
+                S const p0 = weight(j), p1 = weight(j + 1), p2 = weight(j + 2), p3 = weight(j + 3);
+                if (p0 == S(0) && p1 == S(0) && p2 == S(0) && p3 == S(0)) continue;
+                T const* __restrict const v0 = &v(b, h, j, 0);
+                T const* __restrict const v1 = &v(b, h, j + 1, 0);
+                T const* __restrict const v2 = &v(b, h, j + 2, 0);
+                T const* __restrict const v3 = &v(b, h, j + 3, 0);
+                for (index_t t = 0; t < dv; ++t)
+                    acc_row[t] += (p0 * static_cast<S>(v0[t]) + p1 * static_cast<S>(v1[t])) +
+                                  (p2 * static_cast<S>(v2[t]) + p3 * static_cast<S>(v3[t]));
             }
         }
+        for (; j < lk; ++j) {
+            S const p = weight(j);
+            if (p == S(0)) continue;
+            T const* __restrict const vj = &v(b, h, j, 0);
+            for (index_t t = 0; t < dv; ++t) acc_row[t] += p * static_cast<S>(vj[t * vs]);
+        }
         for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(acc[t]);
+        rec.exact_scores += exact_scores;
         records[r] = rec;
     }
 };
