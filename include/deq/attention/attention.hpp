@@ -99,29 +99,34 @@ attention_stats attention_reduce_stats(std::vector<attention_row_record> const& 
 
 }  // namespace detail
 
-/// Computes attention `out = softmax(scores) · v` with the reference's score arithmetic for every mode
-/// selected by @p options (see the file documentation and deq::attention_options).
-///
-/// One work item per query row (b, h, i) runs the same kernel on every execution space; each row uses a
-/// preallocated scratch slice of `Lk + dv + d` scores. Results do not depend on the execution space.
-/// @tparam Space A host execution space (the function allocates host scratch buffers).
-/// @tparam T     Element type (float, double, deq::float16, ...); scores are computed in `accum_t<T>`.
+/// Which public entry point an attention computation comes from, passed to the dispatch point
+/// deq::impl::attention_impl (an execution space that models hardware, such as
+/// deq::exec::accelerator, uses it to cost the call; the generic implementation ignores it).
+struct attention_call_info {
+    /// The entry point: "attention" (a direct call), "sanger", "deq", "three_level" or "static_sparse".
+    char const* pipeline = "attention";
+    /// Bit width of the low-bit score predictor that ran on the same space for this call (the
+    /// pipelines set it); 0 when no predictor ran.
+    int predictor_bits = 0;
+};
+
+namespace detail {
+
+/// The generic attention computation behind attention() (see its documentation): validates, runs the
+/// row kernel through @p space and reduces the statistics.
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
 /// @param space   Execution space.
 /// @param q       Queries [B, H, Lq, d].
-/// @param k       Keys [B, H, Lk, d] (not transposed).
-/// @param v       Values [B, H, Lk, dv] (dv may differ from d).
-/// @param out     Output [B, H, Lq, dv], written through a conversion from `accum_t<T>`; must not overlap
-///                the inputs.
+/// @param k       Keys [B, H, Lk, d].
+/// @param v       Values [B, H, Lk, dv].
+/// @param out     Output [B, H, Lq, dv].
 /// @param options Padding, masks, predicted scores, empty-row policy and checks.
-/// @return The call's statistics (pairs, density, refinement ratio, empty rows).
-/// @throws deq::shape_error for mismatched or zero extents (naming the tensor and both shapes) or masks
-///         of the wrong shape; deq::invalid_argument when `refined` is given without `predicted` or the
-///         policy is invalid; deq::numeric_error for NaN/Inf in q, k, v or the used predicted scores
-///         (naming the tensor and the index) when `check_finite` is set.
-template <exec::host_execution_space Space, attention_element T>
-attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
-                          tensor_view<T const, 4> v, tensor_view<T, 4> out,
-                          attention_options<accum_t<T>> const& options = {}) {
+/// @return The call's statistics.
+template <class Space, class T>
+attention_stats attention_compute(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                  tensor_view<T const, 4> v, tensor_view<T, 4> out,
+                                  attention_options<accum_t<T>> const& options) {
     using S = accum_t<T>;
     detail::attention_validate(q, k, v, out, options);
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
@@ -156,6 +161,64 @@ attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_
         exec::parallel_for(space, n, kernel);
     }
     return detail::attention_reduce_stats(records, batch, heads, lq, lk, options);
+}
+
+}  // namespace detail
+
+namespace impl {
+
+/// Dispatch point of attention() and of the pipelines' attention step, in the style of
+/// deq::exec::backend: the primary template runs the generic computation (detail::attention_compute);
+/// an execution space may specialise it to run or observe the computation its own way (the
+/// accelerator model runs the same computation and adds its cost).
+/// @tparam Space Execution-space type.
+template <class Space>
+struct attention_impl {
+    /// Runs the attention computation.
+    /// @tparam T Element type.
+    /// @param space   Execution space.
+    /// @param q       Queries [B, H, Lq, d].
+    /// @param k       Keys [B, H, Lk, d].
+    /// @param v       Values [B, H, Lk, dv].
+    /// @param out     Output [B, H, Lq, dv].
+    /// @param options Padding, masks, predicted scores, empty-row policy and checks.
+    /// @param info    The calling entry point (unused by the generic implementation).
+    /// @return The call's statistics.
+    template <class T>
+    static attention_stats run(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                               tensor_view<T const, 4> v, tensor_view<T, 4> out,
+                               attention_options<accum_t<T>> const& options, attention_call_info const& info) {
+        (void)info;
+        return detail::attention_compute(space, q, k, v, out, options);
+    }
+};
+
+}  // namespace impl
+
+/// Computes attention `out = softmax(scores) · v` with the reference's score arithmetic for every mode
+/// selected by @p options (see the file documentation and deq::attention_options).
+///
+/// One work item per query row (b, h, i) runs the same kernel on every execution space; each row uses a
+/// preallocated scratch slice of `Lk + dv + d` scores. Results do not depend on the execution space.
+/// @tparam Space A host execution space (the function allocates host scratch buffers).
+/// @tparam T     Element type (float, double, deq::float16, ...); scores are computed in `accum_t<T>`.
+/// @param space   Execution space.
+/// @param q       Queries [B, H, Lq, d].
+/// @param k       Keys [B, H, Lk, d] (not transposed).
+/// @param v       Values [B, H, Lk, dv] (dv may differ from d).
+/// @param out     Output [B, H, Lq, dv], written through a conversion from `accum_t<T>`; must not overlap
+///                the inputs.
+/// @param options Padding, masks, predicted scores, empty-row policy and checks.
+/// @return The call's statistics (pairs, density, refinement ratio, empty rows).
+/// @throws deq::shape_error for mismatched or zero extents (naming the tensor and both shapes) or masks
+///         of the wrong shape; deq::invalid_argument when `refined` is given without `predicted` or the
+///         policy is invalid; deq::numeric_error for NaN/Inf in q, k, v or the used predicted scores
+///         (naming the tensor and the index) when `check_finite` is set.
+template <exec::host_execution_space Space, attention_element T>
+attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                          tensor_view<T const, 4> v, tensor_view<T, 4> out,
+                          attention_options<accum_t<T>> const& options = {}) {
+    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{});
 }
 
 /// Convenience overload of attention() for views of non-const q, k and/or v.

@@ -82,7 +82,7 @@ attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, 
     options.padding = padding;
     options.kept = kept.view();
     options.empty_rows = empty_rows;
-    return attention(space, q, k, v, out, options);
+    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"sanger", config.bits});
 }
 
 /// DEQ's element-wise mixed-precision attention: predicts the scores, selects the refined entries with
@@ -116,7 +116,7 @@ attention_stats deq_attention(Space const& space, tensor_view<T const, 4> q, ten
     options.padding = padding;
     options.refined = refined.view();
     options.predicted = scores.cview();
-    return attention(space, q, k, v, out, options);
+    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"deq", config.bits});
 }
 
 /// Three-level element-wise attention: predicts the scores, prunes with @p prune, refines the kept
@@ -155,7 +155,7 @@ attention_stats three_level_attention(Space const& space, tensor_view<T const, 4
     options.refined = map.refined.view();
     options.predicted = scores.cview();
     options.empty_rows = empty_rows;
-    return attention(space, q, k, v, out, options);
+    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"three_level", config.bits});
 }
 
 /// Static block-sparse attention: exact scores with -10000 on the entries outside @p pattern (e.g. a
@@ -182,7 +182,7 @@ attention_stats static_sparse_attention(Space const& space, tensor_view<T const,
     options.padding = padding;
     options.kept = pattern;
     options.empty_rows = empty_rows;
-    return attention(space, q, k, v, out, options);
+    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"static_sparse", 0});
 }
 
 }  // namespace deq

@@ -5,7 +5,8 @@
 /// Every deq kernel is written once, as a functor called with a flat work-item index, and is run
 /// through `parallel_for(space, n, functor)`. A backend (serial, threads, Kokkos, the accelerator
 /// model, CUDA) specialises `deq::exec::backend<Space>`; algorithms with a hand-tuned version for a
-/// backend specialise `deq::impl::*_impl<Space>` at the same point.
+/// backend specialise `deq::impl::*_impl<Space>` at the same point (e.g. `deq::impl::attention_impl`
+/// in deq/attention/attention.hpp, which deq/exec/accelerator.hpp specialises to cost every attention call).
 #pragma once
 
 #include <concepts>

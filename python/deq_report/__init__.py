@@ -1,0 +1,1 @@
+"""Report helpers for deq (plots of the C++ examples' JSON outputs)."""
