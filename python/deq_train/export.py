@@ -37,16 +37,19 @@ def threshold_names(num_layers: int) -> list:
     return [f"bert.encoder.layer.{n}.{suffix}" for n in range(num_layers) for suffix in THRESHOLD_SUFFIXES]
 
 
-def export_tensors(model: torch.nn.Module) -> dict:
+def export_tensors(model: torch.nn.Module, heads: tuple = ("classifier.",), skip: tuple = ()) -> dict:
     """The tensors written to model.safetensors: the state dict with HF names, without the quantizer step
-    counters, each a contiguous CPU copy.  Raises when a predictor mode's thresholds are not calibrated."""
+    counters, each a contiguous CPU copy.  Raises when a predictor mode's thresholds are not calibrated.
+    ``heads``: name prefixes of the task head besides ``bert.`` (``classifier.`` for GLUE, ``qa_outputs.``
+    for SQuAD, ``cls.predictions.`` for masked LM); ``skip``: names left out (weights tied to others)."""
     mode = getattr(model, "deq_mode", None)
     tensors = {}
     for name, tensor in model.state_dict().items():
-        if name.endswith("quant_matmul._step"):
+        if name.endswith("quant_matmul._step") or name in skip:
             continue
-        if not (name.startswith("bert.") or name.startswith("classifier.")):
-            raise ValueError(f"unexpected tensor name {name!r}: expected bert.* or classifier.*")
+        if not (name.startswith("bert.") or any(name.startswith(h) for h in heads)):
+            expected = ", ".join(["bert.*"] + [h + "*" for h in heads])
+            raise ValueError(f"unexpected tensor name {name!r}: expected {expected}")
         tensors[name] = tensor.detach().to("cpu").clone().contiguous()
     if mode is not None and mode.uses_predictor:
         for m in modes.deq_modules(model):
@@ -98,6 +101,16 @@ def export_model(model: torch.nn.Module, source_dir: str, out_dir: str, task: st
     labels = ["score"] if spec.is_regression else spec.labels
     config["id2label"] = {str(i): label for i, label in enumerate(labels)}
     config["label2id"] = {label: i for i, label in enumerate(labels)}
+    config["deq"] = deq_section(model, mode, extra)
+    config_path = os.path.join(out_dir, "config.json")
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return {"config": config_path, "weights": weights, "tensors": len(tensors)}
+
+
+def deq_section(model: torch.nn.Module, mode, extra: Optional[dict] = None) -> dict:
+    """The "deq" section of config.json: the mode, predictor settings and threshold names, plus ``extra``."""
     deq = mode.describe()
     deq.update({
         "predictor": {"bits": modes.DEFAULT_BITS, "method": "sym", "normalize_qk": "inner_product",
@@ -109,7 +122,36 @@ def export_model(model: torch.nn.Module, source_dir: str, out_dir: str, task: st
     })
     if extra:
         deq.update(extra)
-    config["deq"] = deq
+    return deq
+
+
+def export_task_model(model: torch.nn.Module, source_dir: str, out_dir: str, architecture: str, task: str,
+                      heads: tuple, skip: tuple = (), extra: Optional[dict] = None) -> dict:
+    """export_model for other task heads (SQuAD's ``BertForQuestionAnswering``, CLOTH's ``BertForMaskedLM``):
+    the same directory layout and "deq" section, ``architectures = [architecture]``, ``finetuning_task =
+    task``; ``heads`` / ``skip`` as in export_tensors.  Returns {"config", "weights", "tensors"}."""
+    from safetensors.torch import save_file
+
+    mode = getattr(model, "deq_mode", None) or modes.parse_mode("dense")
+    os.makedirs(out_dir, exist_ok=True)
+    vocab = os.path.join(source_dir, "vocab.txt")
+    if not os.path.isfile(vocab):
+        raise FileNotFoundError(f"{vocab}: vocabulary of the source model not found")
+    for name in TOKENIZER_FILES:
+        src = os.path.join(source_dir, name)
+        if os.path.isfile(src):
+            shutil.copyfile(src, os.path.join(out_dir, name))
+    tensors = export_tensors(model, heads=heads, skip=skip)
+    weights = os.path.join(out_dir, "model.safetensors")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    config = model.config.to_dict()
+    for key in ("_attn_implementation", "_attn_implementation_autoset", "_name_or_path", "torch_dtype",
+                "transformers_version", "dtype", "id2label", "label2id", "problem_type", "num_labels"):
+        config.pop(key, None)
+    config["architectures"] = [architecture]
+    config["model_type"] = "bert"
+    config["finetuning_task"] = task
+    config["deq"] = deq_section(model, mode, extra)
     config_path = os.path.join(out_dir, "config.json")
     with open(config_path, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2, sort_keys=True)
@@ -117,10 +159,11 @@ def export_model(model: torch.nn.Module, source_dir: str, out_dir: str, task: st
     return {"config": config_path, "weights": weights, "tensors": len(tensors)}
 
 
-def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, device: str = "cpu"):
-    """Loads an exported directory: BertForSequenceClassification with the weights, patched with the
-    attention mode of config.json's "deq" section and the checkpoint's quantizer thresholds.
-    Returns (model in eval mode, AttentionMode, config dict)."""
+def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, device: str = "cpu",
+                  model_class=None):
+    """Loads an exported directory: BertForSequenceClassification (or ``model_class``, e.g.
+    BertForQuestionAnswering) with the weights, patched with the attention mode of config.json's "deq"
+    section and the checkpoint's quantizer thresholds.  Returns (model in eval mode, AttentionMode, config dict)."""
     from safetensors import safe_open
     from transformers import BertForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -139,7 +182,7 @@ def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, devic
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the thresholds are "unexpected" keys for plain BERT; loaded below
     try:
-        model = BertForSequenceClassification.from_pretrained(path, attn_implementation="eager")
+        model = (model_class or BertForSequenceClassification).from_pretrained(path, attn_implementation="eager")
     finally:
         hf_logging.set_verbosity(verbosity)
     modes.patch_model(model, mode, stats)

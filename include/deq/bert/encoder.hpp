@@ -45,6 +45,7 @@
 #include "../predict/sanger_predictor.hpp"
 #include "attention_mode.hpp"
 #include "blas.hpp"
+#include "detail/dense_attention.hpp"
 #include "config.hpp"
 #include "detail/kernels.hpp"
 #include "inputs.hpp"
@@ -65,6 +66,11 @@ struct forward_options {
     bool output_hidden_states = false;
     /// Also return every layer's kept and refined masks (the trace of the mode).
     bool keep_masks = false;
+    /// In dense mode, compute attention with two CBLAS `sgemm` per sequence and head and the row kernel's
+    /// softmax between them (deq/bert/detail/dense_attention.hpp: faster; outputs differ from
+    /// deq::attention by rounding only, statistics are identical). Set to false to run every attention
+    /// call through deq::attention on the execution space (e.g. to cost it on deq::exec::accelerator).
+    bool blas_dense_attention = true;
     /// Policy for query rows whose every real key is pruned (deq::empty_row_policy).
     empty_row_policy empty_rows = empty_row_policy::reference;
     /// Optional per-layer observer of the projected queries and keys.
@@ -240,7 +246,12 @@ public:
                 }
             }
             layer_attention_stats ls;
-            ls.stats = attention(space, q, k, v, o, ao);
+            if (mode.type == attention_mode::kind::dense && options.blas_dense_attention &&
+                detail::bert_dense_attention_applies(q, k, v, o, ao)) {
+                ls.stats = detail::bert_dense_attention(space, q, k, v, o, ao);
+            } else {
+                ls.stats = attention(space, q, k, v, o, ao);
+            }
             if (!ao.refined.empty()) {
                 exec::parallel_for(space, batch * heads * length,
                                    detail::bert_empty_row_kernel{ao.refined, valid_words.data(), padding, empty_flags.data(), heads, length});

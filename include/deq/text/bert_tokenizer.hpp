@@ -34,6 +34,7 @@
 #include "../core/error.hpp"
 #include "../io/json.hpp"
 #include "basic_tokenizer.hpp"
+#include "offsets.hpp"
 #include "vocab.hpp"
 #include "wordpiece.hpp"
 
@@ -173,6 +174,39 @@ public:
         }
         return ids;
     }
+
+    /// The WordPiece ids of @p text (the same ids as tokenize()) with the byte range of the original
+    /// text each token came from: transformers' `offset_mapping` of the fast tokenizer, in bytes (see
+    /// deq/text/offsets.hpp). A special token typed in the text maps to its own bytes; an unknown word
+    /// to the whole word.
+    /// @param text UTF-8 text (invalid UTF-8 throws deq::invalid_argument).
+    /// @return The tokens with their offsets.
+    std::vector<offset_token> tokenize_with_offsets(std::string_view text) const {
+        std::vector<offset_token> out;
+        std::vector<token_id> ids;
+        std::vector<std::pair<std::size_t, std::size_t>> spans;
+        for (auto const& t : basic_.tokenize_aligned(text)) {
+            if (t.never_split) {
+                out.push_back({vocab_->id(t.text), {t.chars.front().begin, t.chars.back().end}});
+                continue;
+            }
+            ids.clear();
+            spans.clear();
+            wordpiece_.tokenize_spans(t.text, ids, spans);
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                byte_range r{t.chars[spans[i].first].begin, t.chars[spans[i].first].end};
+                for (std::size_t c = spans[i].first; c < spans[i].second; ++c) {
+                    r.begin = std::min(r.begin, t.chars[c].begin);
+                    r.end = std::max(r.end, t.chars[c].end);
+                }
+                out.push_back({ids[i], r});
+            }
+        }
+        return out;
+    }
+
+    /// @return The id of [MASK].
+    token_id mask_id() const { return vocab_->id(options_.mask_token); }
 
     /// The WordPiece tokens of @p text as strings (see tokenize()).
     /// @param text UTF-8 text.

@@ -90,6 +90,55 @@ public:
         }
     }
 
+    /// Appends the ids of the pieces of @p word to @p ids (as tokenize()) and, for every piece, the
+    /// half-open range of code-point indices of @p word it covers to @p spans (the whole word for the
+    /// unknown token).
+    /// @param word  The word (valid UTF-8 without whitespace).
+    /// @param ids   Destination of the ids.
+    /// @param spans Destination of the `{first, last + 1}` code-point ranges, one per id.
+    void tokenize_spans(std::string_view word, std::vector<token_id>& ids, std::vector<std::pair<std::size_t, std::size_t>>& spans) const {
+        std::vector<std::size_t> bounds;
+        for (std::size_t i = 0; i < word.size(); ++i) {
+            if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) bounds.push_back(i);
+        }
+        bounds.push_back(word.size());
+        std::size_t const chars = bounds.size() - 1;
+        if (chars == 0) return;
+        if (chars > options_.max_input_chars_per_word) {
+            ids.push_back(unk_id_);
+            spans.emplace_back(0, chars);
+            return;
+        }
+        std::size_t const first = ids.size();
+        std::size_t const first_span = spans.size();
+        std::string candidate;
+        std::size_t start = 0;
+        while (start < chars) {
+            std::size_t end = chars;
+            bool found = false;
+            while (end > start) {
+                candidate.clear();
+                if (start > 0) candidate += options_.continuing_subword_prefix;
+                candidate.append(word.substr(bounds[start], bounds[end] - bounds[start]));
+                if (auto const id = vocab_->find(candidate)) {
+                    ids.push_back(*id);
+                    spans.emplace_back(start, end);
+                    found = true;
+                    break;
+                }
+                --end;
+            }
+            if (!found) {
+                ids.resize(first);
+                spans.resize(first_span);
+                ids.push_back(unk_id_);
+                spans.emplace_back(0, chars);
+                return;
+            }
+            start = end;
+        }
+    }
+
     /// The pieces of @p word as ids.
     /// @param word The word.
     /// @return The ids.

@@ -1,0 +1,136 @@
+// Shared pieces of the fine-tuned task evaluators bert_squad and bert_cloth: command-line helpers, the
+// progress bar, the "deq" section of an exported model's config.json (python/deq_train/export.py), and the
+// attention-statistics columns of the results table.
+#pragma once
+
+#include <deq/bert/statistics.hpp>
+#include <deq/core/error.hpp>
+#include <deq/io/json.hpp>
+
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace task_eval {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+inline std::vector<std::string> split(std::string const& s, char sep) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (true) {
+        std::size_t const p = s.find(sep, start);
+        std::string part = s.substr(start, p == std::string::npos ? std::string::npos : p - start);
+        if (!part.empty()) out.push_back(part);
+        if (p == std::string::npos) return out;
+        start = p + 1;
+    }
+}
+
+inline std::int64_t positive(std::string const& name, std::string const& text) {
+    std::int64_t v = 0;
+    auto const r = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (r.ec != std::errc{} || r.ptr != text.data() + text.size() || v < 1) {
+        deq::detail::throw_invalid_argument(name, text, "must be a positive integer");
+    }
+    return v;
+}
+
+// "A:B" -> {A, B} with A < B.
+inline std::pair<std::size_t, std::size_t> range(std::string const& name, std::string const& text) {
+    auto const parts = split(text, ':');
+    if (parts.size() != 2) deq::detail::throw_invalid_argument(name, text, "must be FIRST:LAST, e.g. 24:48");
+    std::size_t a = 0, b = 0;
+    auto const r1 = std::from_chars(parts[0].data(), parts[0].data() + parts[0].size(), a);
+    auto const r2 = std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), b);
+    if (r1.ec != std::errc{} || r2.ec != std::errc{} || r1.ptr != parts[0].data() + parts[0].size() ||
+        r2.ptr != parts[1].data() + parts[1].size() || a >= b) {
+        deq::detail::throw_invalid_argument(name, text, "must be FIRST:LAST with FIRST < LAST");
+    }
+    return {a, b};
+}
+
+inline std::string fixed(double v, int digits) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << v;
+    return s.str();
+}
+
+class progress_bar {
+public:
+    progress_bar(bool on, std::string label, std::int64_t total, std::string unit)
+        : on_(on), tty_(isatty(2) != 0), label_(std::move(label)), unit_(std::move(unit)), total_(total), start_(clock_type::now()) {}
+    void update(std::int64_t done) {
+        if (!on_) return;
+        int const pct = total_ > 0 ? static_cast<int>(100 * done / total_) : 100;
+        if (!tty_ && pct < last_ + 25 && done < total_) return;
+        if (tty_ && pct == last_ && done < total_) return;
+        last_ = pct;
+        int const width = 30, filled = width * pct / 100;
+        double const secs = std::chrono::duration<double>(clock_type::now() - start_).count();
+        std::cerr << (tty_ ? "\r" : "") << label_ << " [" << std::string(static_cast<std::size_t>(filled), '#')
+                  << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << std::setw(3) << pct << "% " << done << "/"
+                  << total_ << " " << unit_ << " " << fixed(secs, 1) << " s" << (tty_ ? "" : "\n") << std::flush;
+    }
+    void done() {
+        if (on_ && tty_) std::cerr << "\n";
+    }
+
+private:
+    bool on_, tty_;
+    std::string label_, unit_;
+    std::int64_t total_;
+    clock_type::time_point start_;
+    int last_ = -100;
+};
+
+// The "deq" section of an exported model's config.json (absent for a plain Hugging Face folder).
+struct deq_section {
+    std::string mode = "dense";  // the attention mode the model was fine-tuned with
+    bool present = false;
+    deq::io::json json;          // the whole section (null when absent)
+
+    static deq_section load(fs::path const& dir) {
+        deq::io::json const cfg = deq::io::json::parse_file(dir / "config.json");
+        deq_section s;
+        if (deq::io::json const* d = cfg.find("deq"); d != nullptr && !d->is_null()) {
+            s.present = true;
+            s.json = *d;
+            s.mode = d->at("attention_mode").as_string();
+        }
+        return s;
+    }
+    std::int64_t integer(char const* key, std::int64_t fallback, std::int64_t lo, std::int64_t hi) const {
+        if (!present) return fallback;
+        deq::io::json const* v = json.find(key);
+        return v == nullptr || v->is_null() ? fallback : v->as_int(lo, hi);
+    }
+};
+
+// Statistics columns shared by the tables.
+inline std::string stats_header() { return "density | refinement ratio | empty rows | rows w/o full precision"; }
+inline std::string stats_cells(deq::bert::attention_summary const& s) {
+    return fixed(s.density(), 3) + " | " + fixed(s.refinement_ratio(), 4) + " | " + fixed(100.0 * s.empty_row_fraction(), 2) + "% | " +
+           fixed(100.0 * s.unrefined_row_fraction(), 2) + "%";
+}
+inline void stats_json(deq::io::json& e, deq::bert::attention_summary const& s) {
+    e["density"] = s.density();
+    e["refinement_ratio"] = s.refinement_ratio();
+    e["empty_rows"] = s.empty_rows;
+    e["unrefined_rows"] = s.unrefined_rows;
+    e["rows"] = s.rows;
+    e["empty_row_fraction"] = s.empty_row_fraction();
+    e["unrefined_row_fraction"] = s.unrefined_row_fraction();
+    e["attention_calls"] = s.calls;
+}
+
+}  // namespace task_eval
