@@ -245,6 +245,12 @@ def train(model, features, spec, args, device, generator):
     return {"steps": step, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
 
 
+def prediction_row(index, label, prediction, logits) -> str:
+    """One row of dev_predictions.tsv.  The label is written in full (repr) so bert_glue can check that it
+    scores the same data (STS-B labels such as 2.33333333 lose digits with %g)."""
+    return f"{index}\t{label!r}\t{prediction:g}\t{' '.join(f'{v:.6g}' for v in logits)}\n"
+
+
 def sanitize(text):
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
@@ -379,7 +385,7 @@ def main(argv=None):
     with open(os.path.join(out, "dev_predictions.tsv"), "w", encoding="utf-8") as f:
         f.write("index\tlabel\tprediction\tlogits\n")
         for i, (feat, pred, lg) in enumerate(zip(dev_features, preds, logits)):
-            f.write(f"{i}\t{feat['label']:g}\t{pred:g}\t{' '.join(f'{v:.6g}' for v in lg)}\n")
+            f.write(prediction_row(i, feat["label"], pred, lg))
     if not args.eval_only and not args.no_export:
         info = export.export_model(model, model_dir, os.path.join(out, "model"), spec.name, extra={
             "task": spec.name, "max_seq_length": args.max_length, "train_padding": args.padding,
