@@ -16,6 +16,7 @@ def main(argv=None):
     ap.add_argument("deq_json")
     ap.add_argument("torch_json")
     ap.add_argument("--out", help="Markdown file to write")
+    ap.add_argument("--blas-note", default="", help="How the BLAS ran (e.g. the OpenBLAS core type), added to the header")
     a = ap.parse_args(argv)
     with open(a.deq_json, encoding="utf-8") as f:
         deq = json.load(f)
@@ -26,7 +27,8 @@ def main(argv=None):
     peers = {}
     for r in torch["results"]:
         peers.setdefault((r["batch"], r["length"]), {})[r["mode"]] = r
-    lines = [f"Threads: {deq['threads']} (deq: deq::exec::threads + OpenBLAS; PyTorch {torch['torch_version']}: "
+    blas = f", {a.blas_note}" if a.blas_note else ""
+    lines = [f"Threads: {deq['threads']} (deq: deq::exec::threads + OpenBLAS{blas}; PyTorch {torch['torch_version']}: "
              "torch.set_num_threads). Median of the timed forward passes (p10–p90 in brackets), ms.", "",
              "| shape B×L | deq mode | deq ms | " + " | ".join(f"{m} ms | {m} / deq" for m in sorted({r['mode'] for r in torch['results']})) + " |",
              "|---|---|---|" + "---|---|" * len({r['mode'] for r in torch['results']})]

@@ -8,6 +8,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
@@ -87,11 +89,74 @@ inline void linear(tensor_view<float const, 2> x, tensor_view<float const, 2> w,
     detail::bert_linear_unchecked(x, w, b, y);
 }
 
-/// linear() with the rows split across the threads of a host execution space: each of up to
-/// `concurrency(space)` contiguous row blocks (at least 32 rows each, boundaries at multiples of 32) is one `cblas_sgemm` called from
-/// that block's thread. Use it with the BLAS library set to one thread (set_blas_threads(1)), so the
-/// execution space is the only thread pool: a multi-threaded BLAS whose idle workers spin while the
-/// space runs attention costs more than it gains at BERT sizes. With one block this is linear().
+/// Several linear layers on the same input whose outputs are concatenated along the columns of @p y
+/// (e.g. the query, key and value projections written into one [n, 3·hidden] buffer), as one
+/// parallel_for over a host execution space: `y[:, off_s : off_s + out_s] = x · w_sᵀ + b_s`.
+///
+/// Work split (each part is one single-threaded `cblas_sgemm` per segment it touches, so use it with
+/// the BLAS library set to one thread, set_blas_threads(1)): when there are fewer rows than output
+/// columns, the output columns (all segments together) are split into up to `concurrency(space)`
+/// contiguous ranges, so that every weight is packed by the BLAS once per call; otherwise the rows are.
+/// Boundaries are at multiples of 32 rows or columns. Every output element is the same dot product
+/// however the work is split, but the BLAS library chooses its kernels by matrix size, so the last
+/// bits may depend on the number of threads.
+/// @tparam Space A host execution space.
+/// @tparam Segments Number of layers.
+/// @param space The execution space.
+/// @param x     Input rows, [n, in].
+/// @param w     Weights, each [out_s, in], contiguous.
+/// @param b     Biases, each [out_s] contiguous or empty (no bias).
+/// @param y     Output rows, [n, Σ out_s].
+/// @throws deq::shape_error as linear() for any segment.
+template <exec::host_execution_space Space, std::size_t Segments>
+void linear_concat(Space const& space, tensor_view<float const, 2> x, std::array<tensor_view<float const, 2>, Segments> const& w,
+                   std::array<tensor_view<float const, 1>, Segments> const& b, tensor_view<float, 2> y) {
+    index_t const n = x.extent(0);
+    std::array<index_t, Segments + 1> offset{};
+    for (std::size_t s = 0; s < Segments; ++s) offset[s + 1] = offset[s] + w[s].extent(0);
+    index_t const total = offset[Segments];
+    if (y.extent(0) != n || y.extent(1) != total) {
+        detail::throw_shape_error(detail::concat("linear: 'y' has shape ", y.shape_string(), ", expected [", n, ", ", total, "]"));
+    }
+    auto const part_view = [&](std::size_t s, index_t r0, index_t r1, index_t c0, index_t c1) {
+        return tensor_view<float, 2>(y.data() + r0 * y.stride(0) + offset[s] + c0, {r1 - r0, c1 - c0}, {y.stride(0), 1});
+    };
+    for (std::size_t s = 0; s < Segments; ++s) detail::bert_check_linear(x, w[s], b[s], part_view(s, 0, n, 0, w[s].extent(0)));
+    constexpr index_t unit = 32;
+    bool const by_columns = n < total;
+    index_t const units = (by_columns ? total : n) / unit;
+    index_t const blocks = std::max<index_t>(1, std::min<index_t>(exec::backend<Space>::concurrency(space), units));
+    auto const run = [&](index_t blk) {
+        index_t const lo = units * blk / blocks * unit;
+        index_t const hi = blk + 1 == blocks ? (by_columns ? total : n) : units * (blk + 1) / blocks * unit;
+        if (!by_columns) {
+            tensor_view<float const, 2> xs(x.data() + lo * x.stride(0), {hi - lo, x.extent(1)}, {x.stride(0), 1});
+            for (std::size_t s = 0; s < Segments; ++s)
+                detail::bert_linear_unchecked(xs, w[s], b[s], tensor_view<float, 2>(part_view(s, lo, hi, 0, w[s].extent(0))));
+            return;
+        }
+        for (std::size_t s = 0; s < Segments; ++s) {  // the part of [lo, hi) inside segment s
+            index_t const c0 = std::max(lo, offset[s]) - offset[s], c1 = std::min(hi, offset[s + 1]) - offset[s];
+            if (c0 >= c1) continue;
+            index_t const in = w[s].extent(1);
+            tensor_view<float const, 2> ws(w[s].data() + c0 * in, {c1 - c0, in});
+            tensor_view<float const, 1> bs = b[s].empty() ? b[s] : tensor_view<float const, 1>(b[s].data() + c0, {c1 - c0});
+            detail::bert_linear_unchecked(x, ws, bs, part_view(s, 0, n, c0, c1));
+        }
+    };
+    if (blocks == 1) {
+        run(0);
+        return;
+    }
+    exec::parallel_for(space, blocks, run);
+}
+
+/// linear() split across the threads of a host execution space: linear_concat() with one layer (the
+/// output columns are split when there are fewer rows than columns, the rows otherwise; each part one
+/// `cblas_sgemm` called from that part's thread). Use it with the BLAS library set to one thread
+/// (set_blas_threads(1)), so the execution space is the only thread pool: a multi-threaded BLAS whose
+/// idle workers spin while the space runs attention costs more than it gains at BERT sizes. With one
+/// part this is linear().
 /// @tparam Space A host execution space.
 /// @param space The execution space.
 /// @param x     Input rows, [n, in].
@@ -103,23 +168,7 @@ template <exec::host_execution_space Space>
 void linear(Space const& space, tensor_view<float const, 2> x, tensor_view<float const, 2> w, tensor_view<float const, 1> b,
             tensor_view<float, 2> y) {
     detail::bert_check_linear(x, w, b, y);
-    index_t const n = x.extent(0);
-    // Block boundaries are multiples of 32 rows, so every row is computed by the same sgemm micro-kernel
-    // as in one unsplit call: the results do not depend on the number of threads.
-    constexpr index_t unit = 32;
-    index_t const units = n / unit;
-    index_t const blocks = std::max<index_t>(1, std::min<index_t>(exec::backend<Space>::concurrency(space), units));
-    if (blocks == 1) {
-        detail::bert_linear_unchecked(x, w, b, y);
-        return;
-    }
-    exec::parallel_for(space, blocks, [=](index_t blk) {
-        index_t const r0 = units * blk / blocks * unit;
-        index_t const r1 = blk + 1 == blocks ? n : units * (blk + 1) / blocks * unit;
-        tensor_view<float const, 2> xs(x.data() + r0 * x.stride(0), {r1 - r0, x.extent(1)}, {x.stride(0), 1});
-        tensor_view<float, 2> ys(y.data() + r0 * y.stride(0), {r1 - r0, y.extent(1)}, {y.stride(0), 1});
-        detail::bert_linear_unchecked(xs, w, b, ys);
-    });
+    linear_concat<Space, 1>(space, x, {w}, {b}, y);
 }
 
 /// Sets the number of threads the BLAS library uses (OpenBLAS only; other CBLAS libraries ignore it).

@@ -6,10 +6,10 @@
 ///
 ///     X = LayerNorm(word[ids] + token_type[types] + position[0..L))                      (embeddings)
 ///     per layer:
-///       Q, K, V = X·Wqᵀ + bq, X·Wkᵀ + bk, X·Wvᵀ + bv          (cblas_sgemm; heads split as [B, H, L, d] views)
+///       Q, K, V = X·Wqᵀ + bq, X·Wkᵀ + bk, X·Wvᵀ + bv          (one linear_concat; heads split as [B, H, L, d] views)
 ///       C = attention(Q, K, V) in the selected mode, padded keys at -10000 (deq::attention and pipelines)
 ///       X1 = LayerNorm(C·Woᵀ + bo + X)
-///       X = LayerNorm(GELU(X1·Wiᵀ + bi)·Wo2ᵀ + bo2 + X1)      (exact erf GELU)
+///       X = LayerNorm(GELU(X1·Wiᵀ + bi)·Wo2ᵀ + bo2 + X1)      (erf GELU, erf within 2e-7: deq::erf_vectorizable)
 ///
 /// Attention modes (deq::bert::attention_mode): dense; a static pattern (built once per forward for the
 /// batch length from the pattern's `max_position` layout, [1, 1, L, L], shared by all heads and layers as in
@@ -19,8 +19,9 @@
 /// deq::bert::calibrate (deq/bert/calibration.hpp).
 ///
 /// Element-wise work (embeddings, LayerNorm, GELU) and attention run on the given execution space; the
-/// linear layers are split by rows across the execution space (deq::bert::linear with a space), each part one
-/// single-threaded `sgemm` call: set the BLAS library to one thread (deq::bert::set_blas_threads(1)).
+/// linear layers are split by output columns or rows across the execution space (deq::bert::linear and
+/// linear_concat with a space), each part single-threaded `sgemm` calls: set the BLAS library to one thread
+/// (deq::bert::set_blas_threads(1)).
 #pragma once
 
 #include <cmath>
@@ -200,11 +201,8 @@ public:
 
         for (index_t n = 0; n < config_.num_hidden_layers; ++n) {
             layer_weights const& lw = weights_.layers[static_cast<std::size_t>(n)];
-            for (int part = 0; part < 3; ++part) {
-                linear_weights const& p = part == 0 ? lw.query : (part == 1 ? lw.key : lw.value);
-                tensor_view<float, 2> out(qkv.data() + part * hidden, {rows, hidden}, {3 * hidden, 1});
-                linear(space, crows_view(x, hidden), p.weight.view(), p.bias.view(), out);
-            }
+            linear_concat<Space, 3>(space, crows_view(x, hidden), {lw.query.weight.view(), lw.key.weight.view(), lw.value.weight.view()},
+                                    {lw.query.bias.view(), lw.key.bias.view(), lw.value.bias.view()}, rows_view(qkv, 3 * hidden));
             std::initializer_list<index_t> const ext = {batch, heads, length, dim};
             tensor_view<float const, 4> q(qkv.data(), ext, {length * 3 * hidden, dim, 3 * hidden, 1});
             tensor_view<float const, 4> k(qkv.data() + hidden, ext, {length * 3 * hidden, dim, 3 * hidden, 1});
