@@ -52,7 +52,7 @@ inline bool bert_dense_attention_applies(tensor_view<float const, 4> q, tensor_v
 /// @param x The tensor.
 /// @return True when no element is NaN or infinite.
 inline bool bert_all_finite(tensor_view<float const, 4> x) {
-    constexpr index_t lanes = 16;
+    constexpr index_t lanes = bert_block;
     index_t const n = x.extent(3), full = n - n % lanes;
     if (n == 0) return true;
     float part[lanes] = {};  // x * 0 is 0 for finite x, NaN otherwise

@@ -20,7 +20,7 @@ namespace deq::detail {
 /// statistics in float, accumulated in 16 interleaved partial sums added in a fixed order, so that the
 /// loops vectorise).
 DEQ_HOST_DEVICE inline void bert_layer_norm_row(float* x, index_t n, float const* gamma, float const* beta, double eps) {
-    constexpr index_t lanes = 16;
+    constexpr index_t lanes = bert_block;
     index_t const full = n - n % lanes;
     float part[lanes] = {};
     for (index_t t = 0; t < full; t += lanes)
@@ -117,7 +117,7 @@ struct bert_gelu_kernel {
     void operator()(index_t r) const {
         float* y = x + r * width;
         bert_simd_run([&] {
-            constexpr index_t lanes = 16;  // fixed-length inner loops vectorise at -O2 too
+            constexpr index_t lanes = bert_block;
             index_t const full = width - width % lanes;
             for (index_t t = 0; t < full; t += lanes)
                 for (index_t l = 0; l < lanes; ++l) y[t + l] = gelu(y[t + l]);

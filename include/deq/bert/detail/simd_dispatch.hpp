@@ -12,6 +12,8 @@
 /// in the last bits: results agree to rounding across CPUs, not bit for bit.
 #pragma once
 
+#include "../../core/tensor.hpp"
+
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) && !defined(__CUDACC__) && \
     !defined(__NVCOMPILER) && !defined(__INTEL_LLVM_COMPILER)
 #define DEQ_BERT_SIMD_DISPATCH 1
@@ -20,6 +22,10 @@
 #endif
 
 namespace deq::detail {
+
+/// Elements processed together by the vectorisable row loops of the BERT kernels (fixed-length inner
+/// loops over this many elements vectorise at -O2 too).
+inline constexpr index_t bert_block = 16;
 
 /// The vector extension tiers of bert_simd_run().
 enum class bert_simd_tier {

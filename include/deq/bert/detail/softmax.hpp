@@ -10,11 +10,9 @@
 #include "../../core/tensor.hpp"
 #include "../../numeric/detail/bit_select.hpp"
 #include "../../numeric/exp.hpp"
+#include "simd_dispatch.hpp"
 
 namespace deq::detail {
-
-/// Elements processed together by the vectorisable row loops of the BERT kernels.
-inline constexpr index_t bert_block = 16;
 
 /// Maps a float to an int32 with the same order (for non-NaN values), so that a maximum is an integer
 /// maximum, which compilers vectorise (a float `?:` maximum they do not, without -ffast-math).
