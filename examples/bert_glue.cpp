@@ -8,8 +8,9 @@
 //   <out>/bert_glue_<task>.json and .md           all modes
 //   <out>/<task>_<mode>_dev_predictions.tsv       per example: index, label, prediction, logits (the columns of
 //                                                 finetune_glue.py's dev_predictions.tsv)
-// With --torch-predictions (the dev_predictions.tsv finetune_glue.py wrote for the same checkpoint and mode) it
-// reports the agreement with PyTorch for the mode(s) equal to the checkpoint's: the fraction of examples with the
+// With --torch-predictions (the dev_predictions.tsv finetune_glue.py wrote for the same checkpoint) it reports the
+// agreement with PyTorch for the mode(s) equal to the one PyTorch evaluated (--torch-mode; default the checkpoint's
+// mode, e.g. --torch-mode for a checkpoint scored in another mode by finetune_glue.py --eval-mode): the fraction of examples with the
 // same predicted label (classification) or with |score difference| <= 1e-3 · max(1, |torch score|) (regression),
 // the largest absolute logit difference and the metric computed from the PyTorch predictions.
 // --min-agreement / --max-metric-diff make the exit status 2 when they are not met (the CI agreement test).
@@ -22,7 +23,7 @@
 // = padded to max_seq_length.
 //
 // Usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]
-//                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV]
+//                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]
 //                  [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]
 //                  [--batch-size N] [--skip-bad-rows] [--no-progress]
 #include <deq/bert/finetuned.hpp>
@@ -67,7 +68,7 @@ namespace {
 
 struct options {
     fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, trace, torch;
-    std::string task, eval_padding;
+    std::string task, eval_padding, torch_mode;
     std::vector<std::string> modes;
     index_t max_examples = 0, trace_examples = 8, batch_size = 8;
     int threads = 0;
@@ -96,7 +97,7 @@ double fraction(std::string const& name, std::string const& text, double hi) {
 void usage() {
     std::cout
         << "usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]\n"
-           "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV]\n"
+           "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]\n"
            "                 [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]\n"
            "                 [--batch-size N] [--skip-bad-rows] [--no-progress]\n\n"
            "  --model DIR            exported checkpoint (config.json, model.safetensors, vocab.txt)\n"
@@ -107,7 +108,8 @@ void usage() {
            "  --max-examples N       only the first N dev examples\n"
            "  --out-dir O            results folder (default " DEQ_DEFAULT_OUT_DIR ")\n"
            "  --trace FILE           write the masks of the first --trace-examples (default 8) examples\n"
-           "  --torch-predictions F  finetune_glue.py's dev_predictions.tsv of the same checkpoint and mode\n"
+           "  --torch-predictions F  finetune_glue.py's dev_predictions.tsv of the same checkpoint\n"
+           "  --torch-mode M         the attention mode PyTorch evaluated for F (default: the checkpoint's mode)\n"
            "  --min-agreement F      exit 2 when the agreement with PyTorch is below F (a fraction)\n"
            "  --max-metric-diff D    exit 2 when a metric differs from PyTorch's by more than D\n"
            "  --eval-padding P       override the checkpoint's deq.eval_padding\n"
@@ -142,6 +144,7 @@ options parse(int argc, char** argv) {
         else if (a == "--trace") o.trace = next();
         else if (a == "--trace-examples") o.trace_examples = positive(a, next());
         else if (a == "--torch-predictions") o.torch = next();
+        else if (a == "--torch-mode") o.torch_mode = next();
         else if (a == "--min-agreement") o.min_agreement = fraction(a, next(), 1.0);
         else if (a == "--max-metric-diff") o.max_metric_diff = fraction(a, next(), 1e9);
         else if (a == "--eval-padding") {
@@ -160,6 +163,7 @@ options parse(int argc, char** argv) {
         }
     }
     if (o.model.empty()) deq::detail::throw_invalid_argument("--model", "<missing>", "is required (an exported checkpoint folder)");
+    if (!o.torch_mode.empty() && o.torch.empty()) deq::detail::throw_invalid_argument("--torch-mode", o.torch_mode, "needs --torch-predictions");
     if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     return o;
 }
@@ -340,6 +344,8 @@ int main(int argc, char** argv) try {
     std::vector<std::string> mode_texts = o.modes;
     if (mode_texts.empty()) mode_texts.push_back(settings.attention_mode_text);
     std::optional<torch_predictions> torch;
+    // The mode PyTorch evaluated: only a mode with this spec is compared with the PyTorch predictions.
+    std::string const torch_spec = o.torch_mode.empty() ? settings.mode.spec() : deq::bert::parse_attention_mode(o.torch_mode).spec();
     if (!o.torch.empty()) {
         torch = read_torch(o.torch, static_cast<std::size_t>(settings.num_labels));
         if (torch->labels.size() < enc.size() || (o.max_examples == 0 && torch->labels.size() != enc.size())) {
@@ -434,7 +440,7 @@ int main(int argc, char** argv) try {
             r.trace_file = file.string();
         }
 
-        if (torch && mode.spec() == settings.mode.spec()) {
+        if (torch && mode.spec() == torch_spec) {
             agreement_result a;
             a.compared = enc.size();
             std::vector<double> tp(torch->predictions.begin(), torch->predictions.begin() + static_cast<std::ptrdiff_t>(enc.size()));
@@ -487,7 +493,8 @@ int main(int argc, char** argv) try {
           "real query rows with every key pruned; rows w/o full precision: rows with no exactly computed score. Thresholds: "
        << (clf.model().thresholds() ? clf.model().thresholds()->origin : std::string("none (no predictor)"));
     if (torch) {
-        md << ". PyTorch predictions: " << o.torch.string() << " (agreement for the checkpoint's mode; regression: |Δ| <= 1e-3·max(1, |score|))";
+        md << ". PyTorch predictions: " << o.torch.string() << " (agreement for mode " << torch_spec
+           << (o.torch_mode.empty() ? ", the checkpoint's" : "") << "; regression: |Δ| <= 1e-3·max(1, |score|))";
     }
     md << ". Total run time " << fixed(total, 1) << " s.\n";
     std::cout << md.str();
@@ -519,6 +526,7 @@ int main(int argc, char** argv) try {
     doc["main_metric"] = std::string(spec.main_metric);
     doc["thresholds"] = clf.model().thresholds() ? clf.model().thresholds()->to_json() : deq::io::json();
     doc["torch_predictions"] = o.torch.empty() ? deq::io::json() : deq::io::json(o.torch.string());
+    doc["torch_mode"] = o.torch.empty() ? deq::io::json() : deq::io::json(torch_spec);
     doc["runtime_seconds"] = total;
     deq::io::json list = deq::io::json::array();
     bool gate_failed = false;
@@ -576,7 +584,7 @@ int main(int argc, char** argv) try {
         for (auto const& r : results) any = any || r.agreement.has_value();
         if (!any) {
             std::cout << "FAIL: --min-agreement / --max-metric-diff given but no mode was compared with PyTorch (pass --torch-predictions "
-                         "and the checkpoint's mode)\n";
+                         "and evaluate the mode PyTorch evaluated: " << torch_spec << ")\n";
             return 2;
         }
         std::cout << (gate_failed ? gate.str() : std::string("agreement check passed\n"));

@@ -160,10 +160,12 @@ def export_task_model(model: torch.nn.Module, source_dir: str, out_dir: str, arc
 
 
 def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, device: str = "cpu",
-                  model_class=None):
+                  model_class=None, mode_override=None):
     """Loads an exported directory: BertForSequenceClassification (or ``model_class``, e.g.
     BertForQuestionAnswering) with the weights, patched with the attention mode of config.json's "deq"
-    section and the checkpoint's quantizer thresholds.  Returns (model in eval mode, AttentionMode, config dict)."""
+    section (or ``mode_override``, a mode string or AttentionMode: the checkpoint evaluated in another mode)
+    and the checkpoint's quantizer thresholds, which a predictor mode needs.  Returns (model in eval mode,
+    AttentionMode, config dict)."""
     from safetensors import safe_open
     from transformers import BertForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -179,6 +181,8 @@ def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, devic
     if "deq" not in config or "attention_mode" not in config["deq"]:
         raise ValueError(f"{config_path}: no \"deq\" section with \"attention_mode\"")
     mode = modes.parse_mode(config["deq"]["attention_mode"])
+    if mode_override is not None:
+        mode = modes.parse_mode(mode_override) if isinstance(mode_override, str) else mode_override
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the thresholds are "unexpected" keys for plain BERT; loaded below
     try:
@@ -194,7 +198,7 @@ def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, devic
                 for n in (x_name, y_name):
                     if n not in names:
                         raise KeyError(f"{weights}: tensor {n} missing (mode {mode.spec()} needs the quantizer "
-                                       "thresholds)")
+                                       "thresholds; a checkpoint trained without a predictor has none)")
                 m.quant_matmul.set_thresholds(f.get_tensor(x_name).item(), f.get_tensor(y_name).item())
     model.to(device)
     model.eval()

@@ -29,7 +29,9 @@ Outputs in ``--out`` (default build/finetune/<task>_<mode>): ``results.json`` (m
 refinement ratio over the dev set, timings, thresholds, options), ``dev_predictions.tsv`` and, unless
 ``--no-export``, the exported model in ``model/`` (export.py).
 
-``--eval-only --model DIR`` evaluates an exported directory (its mode comes from its config.json).
+``--eval-only --model DIR`` evaluates an exported directory (its mode comes from its config.json;
+``--eval-mode MODE`` scores it in another mode, e.g. a DEQ checkpoint trained at α = 0.5 scored at α = 0.8,
+for ``bert_glue --torch-mode MODE``).
 """
 
 from __future__ import annotations
@@ -284,6 +286,10 @@ def parse_args(argv=None):
     p.add_argument("--model", default=None, help="BERT model directory (default: all-MiniLM-L6-v2 package)")
     p.add_argument("--out", default=None, help="output directory (default build/finetune/<task>_<mode>)")
     p.add_argument("--eval-only", action="store_true", help="evaluate the exported model given by --model")
+    p.add_argument("--eval-mode", default=None,
+                   help="with --eval-only: evaluate the exported model in this attention mode instead of its own "
+                        "(e.g. a checkpoint trained at one DEQ threshold scored at another); predictor modes use "
+                        "the checkpoint's quantizer thresholds")
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -295,11 +301,14 @@ def parse_args(argv=None):
         p.error("--max-train-examples must be >= 1")
     if args.eval_only and args.model is None:
         p.error("--eval-only needs --model DIR (an exported model directory)")
-    if args.mode is not None:
-        try:
-            modes.parse_mode(args.mode)
-        except modes.ModeError as e:
-            p.error(str(e))
+    if args.eval_mode is not None and not args.eval_only:
+        p.error("--eval-mode needs --eval-only (to train in a mode, use --mode)")
+    for name in ("mode", "eval_mode"):
+        if getattr(args, name) is not None:
+            try:
+                modes.parse_mode(getattr(args, name))
+            except modes.ModeError as e:
+                p.error(str(e))
     return args
 
 
@@ -321,13 +330,15 @@ def main(argv=None):
     stats = modes.AttentionStats()
 
     if args.eval_only:
-        model, mode, exported_config = export.load_exported(model_dir, stats, device=str(device))
+        model, mode, exported_config = export.load_exported(model_dir, stats, device=str(device),
+                                                            mode_override=args.eval_mode)
         pooler, train_info, train_examples = "from the exported model", None, 0
         if args.max_length is None:
             args.max_length = int(exported_config["deq"].get("max_seq_length", 128))
-        if args.mode is not None and modes.parse_mode(args.mode) != mode:
-            raise SystemExit(f"error: --mode {args.mode} differs from the exported model's mode {mode.spec()} "
-                             f"({os.path.join(model_dir, 'config.json')})")
+        trained_mode = modes.parse_mode(exported_config["deq"]["attention_mode"])
+        if args.mode is not None and modes.parse_mode(args.mode) != trained_mode:
+            raise SystemExit(f"error: --mode {args.mode} differs from the exported model's mode {trained_mode.spec()} "
+                             f"({os.path.join(model_dir, 'config.json')}); --eval-mode scores it in another mode")
     else:
         if args.max_length is None:
             args.max_length = 128
@@ -364,6 +375,8 @@ def main(argv=None):
         "task": spec.name,
         "mode": mode.spec(),
         "mode_arg": args.mode if not args.eval_only else mode.spec(),
+        "trained_mode": (modes.parse_mode(exported_config["deq"]["attention_mode"]).spec() if args.eval_only
+                         else mode.spec()),
         "model": model_dir,
         "pooler": pooler,
         "train_examples": train_examples,

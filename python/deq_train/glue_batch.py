@@ -18,6 +18,11 @@ PyTorch's predictions of the same checkpoint, and, for seed-42 predictor checkpo
 * ``OUT/finetune/<task>_<mode>[_seed<N>]/``: checkpoint, ``results.json``, ``dev_predictions.tsv``
 * ``OUT/eval/<task>_<mode>/``: bert_glue of the seed-42 checkpoints; other seeds under ``OUT/seeds/eval/``
 * ``OUT/sweep/<task>_<mode>/``: threshold sweeps;  ``OUT/logs/<name>.log``: each job's output
+* ``OUT/eval_as/<name>__<mode>/``: with ``--eval-as TRAINED=EVAL``, every checkpoint trained in mode TRAINED
+  (as written in ``--modes`` / ``--extra-jobs``) also scored in mode EVAL, by PyTorch
+  (``finetune_glue.py --eval-only --eval-mode``, in ``torch/``) and by ``bert_glue`` with the agreement
+  (``--torch-mode``); e.g. ``--eval-as deq:adamax_nb50=deq:adamax_nb80`` trains with more refinement and
+  scores at the reference threshold
 * ``OUT/results/<task>.{md,json,png}`` and ``OUT/results/glue_summary.{md,json}``
 
 ``--deadline-seconds`` stops starting new jobs after that many seconds (a job already running finishes); jobs
@@ -63,6 +68,20 @@ class Job:
         return TRAIN_SIZE[self.task] * (1.0 if self.mode == "dense" else 2.0)
 
 
+def parse_eval_as(items: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        trained, sep, evaluated = item.partition("=")
+        if not sep or not trained or not evaluated:
+            raise SystemExit(f"glue_batch: --eval-as entry '{item}' is not TRAINED_MODE=EVAL_MODE")
+        out.append((trained, evaluated))
+    return out
+
+
+def eval_as_dir(out: Path, job: "Job", mode: str) -> Path:
+    return out / "eval_as" / f"{job.name}__{sanitize(mode)}"
+
+
 def parse_task_list(items: list[str], what: str) -> list[tuple[str, str]]:
     out = []
     for item in items:
@@ -106,6 +125,18 @@ def run_job(job: Job, args, out: Path) -> None:
         if args.max_eval_examples:
             common += ["--max-examples", str(args.max_eval_examples)]
         run(common + ["--torch-predictions", str(ckpt / "dev_predictions.tsv"), "--out-dir", str(eval_dir)], log)
+        for trained, evaluated in args.eval_as_pairs:
+            if trained != job.mode:
+                continue
+            target = eval_as_dir(out, job, evaluated)
+            cmd = [sys.executable, str(FINETUNE), "--task", job.task, "--eval-only", "--model", str(ckpt / "model"),
+                   "--eval-mode", evaluated, "--device", args.device, "--threads", str(args.torch_threads),
+                   "--data-dir", str(args.data_dir), "--out", str(target / "torch")]
+            if args.max_eval_examples:
+                cmd += ["--max-eval-examples", str(args.max_eval_examples)]
+            run(cmd, log)
+            run(common + ["--mode", evaluated, "--torch-predictions", str(target / "torch" / "dev_predictions.tsv"),
+                          "--torch-mode", evaluated, "--out-dir", str(target)], log)
         if job.seed != MAIN_SEED or args.no_sweep:
             return
         sweep = []
@@ -129,12 +160,17 @@ def load_eval(path: Path) -> dict | None:
 
 def summarize(jobs: list[Job], out: Path, args) -> dict:
     rows = []
+    scored = [(job, None, out / ("eval" if job.seed == MAIN_SEED else "seeds/eval") / job.name) for job in jobs]
     for job in jobs:
-        eval_dir = out / ("eval" if job.seed == MAIN_SEED else "seeds/eval") / job.name
+        scored += [(job, e, eval_as_dir(out, job, e)) for t, e in args.eval_as_pairs if t == job.mode]
+    for job, evaluated, eval_dir in scored:
         doc = load_eval(eval_dir) if job.status == "done" else None
-        row = {"task": job.task, "mode": job.mode, "seed": job.seed, "status": job.status, "error": job.error,
-               "seconds": round(job.seconds, 1)}
+        row = {"task": job.task, "mode": job.mode if evaluated is None else f"{job.mode} → {evaluated}",
+               "trained_mode": job.mode, "evaluated_mode": evaluated or job.mode, "seed": job.seed,
+               "status": job.status, "error": job.error, "seconds": round(job.seconds, 1)}
         results_json = out / "finetune" / job.name / "results.json"
+        if evaluated is not None:
+            results_json = eval_as_dir(out, job, evaluated) / "torch" / "results.json"
         if results_json.is_file():
             res = json.loads(results_json.read_text(encoding="utf-8"))
             row["torch_metrics"] = res.get("metrics")
@@ -153,7 +189,8 @@ def summarize(jobs: list[Job], out: Path, args) -> dict:
 
     lines = ["# GLUE: every task, every mode, scored in C++ (bert_glue)", "",
              f"Fine-tuning: {args.epochs} epochs, lr {args.lr:g}, batch 32, L = 128, device {args.device}; "
-             "C++ scores with the agreement against PyTorch's predictions of the same checkpoint.", "",
+             "C++ scores with the agreement against PyTorch's predictions of the same checkpoint in the same mode "
+             "(\"A → B\": trained in mode A, scored in mode B).", "",
              "| task | mode | seed | metrics ×100 (C++) | density | refinement ratio | agreement | status |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -217,6 +254,8 @@ def parse_args(argv=None):
     p.add_argument("--sanger-sweep", nargs="*", default=["0.005", "0.01", "0.02", "0.05", "0.1"])
     p.add_argument("--deq-sweep", nargs="*", default=["0.5", "0.8", "0.9", "0.95"])
     p.add_argument("--no-sweep", action="store_true")
+    p.add_argument("--eval-as", nargs="*", default=[], metavar="TRAINED=EVAL",
+                   help="also score every checkpoint trained in mode TRAINED in mode EVAL (PyTorch and C++)")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--deadline-seconds", type=float, default=None)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "glue-batch")
@@ -225,6 +264,7 @@ def parse_args(argv=None):
         p.error("--workers must be >= 1")
     if args.bert_glue is not None and not os.access(args.bert_glue, os.X_OK):
         p.error(f"--bert-glue {args.bert_glue}: not an executable file")
+    args.eval_as_pairs = parse_eval_as(args.eval_as)
     if not (args.data_dir / "glue").is_dir():
         p.error(f"--data-dir {args.data_dir}: has no glue/ folder")
     return args
@@ -254,6 +294,10 @@ def main(argv=None) -> int:
                 add(task, mode, int(s))
     for task, mode in parse_task_list(args.extra_jobs, "--extra-jobs"):
         add(task, mode, MAIN_SEED)
+    for trained, _ in args.eval_as_pairs:
+        if not any(j.mode == trained for j in jobs):
+            raise SystemExit(f"glue_batch: --eval-as {trained}=...: no job is trained in mode '{trained}' "
+                             f"(modes: {sorted({j.mode for j in jobs})})")
     order = sorted(jobs, key=lambda j: (j.seed != MAIN_SEED, -j.cost))  # seed 42 first, longest first
     start = time.time()
     lock = threading.Lock()

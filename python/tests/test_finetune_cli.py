@@ -81,3 +81,28 @@ def test_cli_eval_only_rejects_a_different_mode(tmp_path):
     with pytest.raises(SystemExit, match="differs from the exported model's mode sanger:0.02"):
         finetune_glue.main(["--task", "rte", "--data-dir", DATA, "--eval-only", "--model", str(out / "model"),
                             "--mode", "dense", "--out", str(tmp_path / "x")])
+
+
+def test_cli_eval_mode_scores_a_checkpoint_in_another_mode(tmp_path):
+    model_dir = tiny_model_dir(tmp_path)
+    common = ["--task", "rte", "--data-dir", DATA, "--threads", "1", "--max-eval-examples", "6"]
+    train = ["--epochs", "1", "--batch-size", "8", "--max-train-examples", "8", "--max-length", "48",
+             "--model", model_dir]
+    sanger = tmp_path / "sanger"
+    finetune_glue.main(common + ["--mode", "sanger:0.02", "--out", str(sanger)] + train)
+    as_deq = tmp_path / "as_deq"
+    res = finetune_glue.main(common + ["--eval-only", "--model", str(sanger / "model"),
+                                       "--eval-mode", "deq:adamax_nb50", "--out", str(as_deq)])
+    saved = json.loads((as_deq / "results.json").read_text())
+    assert saved["mode"] == "deq:adamax:0.5:sequence:logits" and saved["trained_mode"] == "sanger:0.02"
+    assert "refinement_ratio" in saved["attention"] and res["metrics"] == saved["metrics"]
+    # the quantizer thresholds are the checkpoint's, not re-calibrated
+    trained = json.loads((sanger / "results.json").read_text())["thresholds"]
+    assert saved["thresholds"] == trained
+    with pytest.raises(SystemExit):  # --eval-mode without --eval-only
+        finetune_glue.main(common + ["--eval-mode", "dense", "--out", str(tmp_path / "x")])
+    dense = tmp_path / "dense"
+    finetune_glue.main(common + ["--mode", "dense", "--out", str(dense)] + train)
+    with pytest.raises(KeyError, match="input_x_thresh missing .*a checkpoint trained without a predictor"):
+        finetune_glue.main(common + ["--eval-only", "--model", str(dense / "model"), "--eval-mode", "sanger:0.02",
+                                     "--out", str(tmp_path / "y")])

@@ -26,6 +26,13 @@ def test_bad_lists_are_rejected(tmp_path):
         glue_batch.parse_task_list(["mrpc"], "--extra-jobs")
     with pytest.raises(SystemExit):
         glue_batch.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])  # no glue/ folder
+    assert glue_batch.parse_eval_as(["deq:adamax_nb50=deq:adamax_nb80"]) == [("deq:adamax_nb50", "deq:adamax_nb80")]
+    for bad in (["deq:adamax_nb50"], ["=dense"], ["dense="]):
+        with pytest.raises(SystemExit):
+            glue_batch.parse_eval_as(bad)
+    with pytest.raises(SystemExit, match="no job is trained in mode 'sanger:0.1'"):
+        glue_batch.main(["--tasks", "rte", "--modes", "dense", "--data-dir", DATA, "--eval-as", "sanger:0.1=dense",
+                         "--out", str(tmp_path / "o2"), "--no-plot"])
 
 
 def test_deadline_reports_jobs_not_run(tmp_path):
