@@ -14,6 +14,11 @@
 // same predicted label (classification) or with |score difference| <= 1e-3 · max(1, |torch score|) (regression),
 // the largest absolute logit difference and the metric computed from the PyTorch predictions.
 // --min-agreement / --max-metric-diff make the exit status 2 when they are not met (the CI agreement test).
+// Predictor modes use the quantizer thresholds of --thresholds FILE, else the checkpoint's; a checkpoint without
+// them (fine-tuned dense, or a plain Hugging Face BERT classifier) gets them from deq::bert::calibrate on
+// the first --calibration N (default 256) examples of the task's train.tsv in file order, batches of 32
+// padded to their longest, dense attention (saved to <out>/<task>_thresholds.json: finetune_glue.py
+// --thresholds reads the same file, so PyTorch evaluates the same predictor).
 // With --trace FILE it writes the masks / precision maps of every layer of the first --trace-examples dev
 // examples (deq/io/attention_trace.hpp).
 //
@@ -25,7 +30,8 @@
 // Usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]
 //                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]
 //                  [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]
-//                  [--batch-size N] [--skip-bad-rows] [--no-progress]
+//                  [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]
+#include <deq/bert/calibration.hpp>
 #include <deq/bert/finetuned.hpp>
 #include <deq/eval/glue.hpp>
 #include <deq/exec/threads.hpp>
@@ -67,10 +73,10 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 struct options {
-    fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, trace, torch;
+    fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, trace, torch, thresholds;
     std::string task, eval_padding, torch_mode;
     std::vector<std::string> modes;
-    index_t max_examples = 0, trace_examples = 8, batch_size = 8;
+    index_t max_examples = 0, trace_examples = 8, batch_size = 8, calibration = 256;
     int threads = 0;
     double min_agreement = -1, max_metric_diff = -1;
     bool progress = true, skip_bad_rows = false;
@@ -99,7 +105,7 @@ void usage() {
         << "usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]\n"
            "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]\n"
            "                 [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]\n"
-           "                 [--batch-size N] [--skip-bad-rows] [--no-progress]\n\n"
+           "                 [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]\n\n"
            "  --model DIR            exported checkpoint (config.json, model.safetensors, vocab.txt)\n"
            "  --task T               cola, sst2, mrpc, stsb, rte (default: the checkpoint's deq.task)\n"
            "  --mode MODE            attention mode, repeatable or comma-separated (default: the checkpoint's)\n"
@@ -114,7 +120,11 @@ void usage() {
            "  --max-metric-diff D    exit 2 when a metric differs from PyTorch's by more than D\n"
            "  --eval-padding P       override the checkpoint's deq.eval_padding\n"
            "  --batch-size N         batch size with eval padding batch / max_length (default 8)\n"
-           "  --skip-bad-rows        skip (count and list) malformed dev rows instead of failing\n";
+           "  --skip-bad-rows        skip (count and list) malformed dev rows instead of failing\n"
+           "  --calibration N        checkpoint without predictor thresholds: calibrate them on the first N train\n"
+           "                         examples of the task (default 256; written to <out>/<task>_thresholds.json)\n"
+           "  --thresholds FILE      predictor thresholds to use instead of the checkpoint's or a calibration\n"
+           "                         (deq::bert::predictor_thresholds JSON, e.g. a saved <task>_thresholds.json)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -154,6 +164,8 @@ options parse(int argc, char** argv) {
             }
         } else if (a == "--batch-size") o.batch_size = positive(a, next());
         else if (a == "--skip-bad-rows") o.skip_bad_rows = true;
+        else if (a == "--calibration") o.calibration = positive(a, next());
+        else if (a == "--thresholds") o.thresholds = next();
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -306,7 +318,7 @@ int main(int argc, char** argv) try {
     deq::exec::threads const space(o.threads);
 
     std::cerr << "loading " << o.model.string() << "\n";
-    auto const clf = deq::bert::sequence_classifier::load(o.model);
+    auto clf = deq::bert::sequence_classifier::load(o.model);
     auto const& settings = clf.settings();
     auto const tokenizer = deq::text::bert_tokenizer::from_directory(o.model);
     std::string const task_text = !o.task.empty() ? o.task : settings.task;
@@ -343,6 +355,41 @@ int main(int argc, char** argv) try {
 
     std::vector<std::string> mode_texts = o.modes;
     if (mode_texts.empty()) mode_texts.push_back(settings.attention_mode_text);
+
+    // Predictor thresholds for a checkpoint that has none: --thresholds, else calibration on the train split.
+    bool needs_predictor = false;
+    for (auto const& m : mode_texts) needs_predictor = needs_predictor || deq::bert::parse_attention_mode(m).needs_predictor();
+    std::string thresholds_note;
+    if (needs_predictor && (!o.thresholds.empty() || !clf.model().thresholds())) {
+        if (!o.thresholds.empty()) {
+            clf.model().set_thresholds(deq::bert::predictor_thresholds::load(o.thresholds));
+            thresholds_note = " (loaded from " + o.thresholds.string() + ")";
+        } else {
+            auto const tc = clock_type::now();
+            fs::path const train_file = deq::eval::glue_task_file(o.data, task, "train");
+            deq::eval::glue_dataset const train = deq::eval::read_glue(train_file, task, {});
+            std::vector<deq::text::encoding> cal;
+            for (auto const& e : train.examples) {
+                if (static_cast<index_t>(cal.size()) == o.calibration) break;
+                cal.push_back(e.text_b ? tokenizer.encode(e.text_a, *e.text_b, eo) : tokenizer.encode(e.text_a, eo));
+            }
+            std::vector<deq::bert::model_input> batches;
+            for (std::size_t i = 0; i < cal.size(); i += 32) {
+                std::vector<std::size_t> idx;
+                for (std::size_t j = i; j < std::min(cal.size(), i + 32); ++j) idx.push_back(j);
+                batches.push_back(make_input(cal, idx, 0, pad_id));
+            }
+            deq::bert::calibration_options co;
+            co.origin = deq::detail::concat("deq::bert::calibrate: first ", cal.size(), " examples of ", train_file.string(),
+                                            " (file order), batches of 32 padded to their longest, dense attention, EMA 0.9999");
+            deq::bert::predictor_thresholds t = deq::bert::calibrate(space, clf.model(), batches, co);
+            fs::path const saved = o.out / (std::string(spec.name) + "_thresholds.json");
+            t.save(saved);
+            clf.model().set_thresholds(std::move(t));
+            thresholds_note = deq::detail::concat(" (", fixed(std::chrono::duration<double>(clock_type::now() - tc).count(), 1),
+                                                  " s; saved to ", saved.string(), ")");
+        }
+    }
     std::optional<torch_predictions> torch;
     // The mode PyTorch evaluated: only a mode with this spec is compared with the PyTorch predictions.
     std::string const torch_spec = o.torch_mode.empty() ? settings.mode.spec() : deq::bert::parse_attention_mode(o.torch_mode).spec();
@@ -491,7 +538,7 @@ int main(int argc, char** argv) try {
        << o.threads << " threads; latency = encoder + head wall time per example (tokenization excluded). "
        << "Density / refinement ratio: mean over attention calls of the kept / full-precision fraction of valid pairs; empty rows: "
           "real query rows with every key pruned; rows w/o full precision: rows with no exactly computed score. Thresholds: "
-       << (clf.model().thresholds() ? clf.model().thresholds()->origin : std::string("none (no predictor)"));
+       << (clf.model().thresholds() ? clf.model().thresholds()->origin + thresholds_note : std::string("none (no predictor)"));
     if (torch) {
         md << ". PyTorch predictions: " << o.torch.string() << " (agreement for mode " << torch_spec
            << (o.torch_mode.empty() ? ", the checkpoint's" : "") << "; regression: |Δ| <= 1e-3·max(1, |score|))";

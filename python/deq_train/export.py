@@ -20,6 +20,7 @@ The directory holds:
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from typing import Optional
@@ -159,13 +160,44 @@ def export_task_model(model: torch.nn.Module, source_dir: str, out_dir: str, arc
     return {"config": config_path, "weights": weights, "tensors": len(tensors)}
 
 
+THRESHOLDS_FORMAT = "deq-bert-predictor-thresholds"
+
+
+def read_thresholds_file(path: str) -> list:
+    """Reads a deq::bert::predictor_thresholds JSON file (include/deq/bert/thresholds.hpp; e.g. the
+    ``<task>_thresholds.json`` bert_glue writes after calibrating) and returns ``[(input_x_thresh,
+    input_y_thresh), ...]``, one pair per layer.  Raises ValueError naming the file and the field."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read predictor thresholds: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != THRESHOLDS_FORMAT:
+        raise ValueError(f"{path}: \"format\" is not \"{THRESHOLDS_FORMAT}\"")
+    if doc.get("bits", 4) != 4:
+        raise ValueError(f"{path}: bits = {doc.get('bits')}; the PyTorch predictor is the reference's 4-bit one")
+    layers = doc.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ValueError(f"{path}: \"layers\" must be a non-empty list")
+    out = []
+    for i, layer in enumerate(layers):
+        pair = []
+        for key in ("input_x_thresh", "input_y_thresh"):
+            v = layer.get(key) if isinstance(layer, dict) else None
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{path}: layers[{i}].{key} = {v!r} is not a positive finite number")
+            pair.append(float(v))
+        out.append(tuple(pair))
+    return out
+
+
 def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, device: str = "cpu",
-                  model_class=None, mode_override=None):
+                  model_class=None, mode_override=None, thresholds=None):
     """Loads an exported directory: BertForSequenceClassification (or ``model_class``, e.g.
     BertForQuestionAnswering) with the weights, patched with the attention mode of config.json's "deq"
     section (or ``mode_override``, a mode string or AttentionMode: the checkpoint evaluated in another mode)
-    and the checkpoint's quantizer thresholds, which a predictor mode needs.  Returns (model in eval mode,
-    AttentionMode, config dict)."""
+    and the checkpoint's quantizer thresholds, which a predictor mode needs, or ``thresholds`` (pairs per
+    layer, read_thresholds_file()) instead.  Returns (model in eval mode, AttentionMode, config dict)."""
     from safetensors import safe_open
     from transformers import BertForSequenceClassification
     from transformers.utils import logging as hf_logging
@@ -190,7 +222,14 @@ def load_exported(path: str, stats: Optional[modes.AttentionStats] = None, devic
     finally:
         hf_logging.set_verbosity(verbosity)
     modes.patch_model(model, mode, stats)
-    if mode.uses_predictor:
+    if mode.uses_predictor and thresholds is not None:
+        layers = modes.deq_modules(model)
+        if len(thresholds) != len(layers):
+            raise ValueError(f"{len(thresholds)} layers of predictor thresholds for a model with {len(layers)} layers "
+                             f"({path})")
+        for m, (x, y) in zip(layers, thresholds):
+            m.quant_matmul.set_thresholds(x, y)
+    elif mode.uses_predictor:
         with safe_open(weights, "pt") as f:
             names = set(f.keys())
             for m in modes.deq_modules(model):

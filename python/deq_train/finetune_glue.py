@@ -31,7 +31,8 @@ refinement ratio over the dev set, timings, thresholds, options), ``dev_predicti
 
 ``--eval-only --model DIR`` evaluates an exported directory (its mode comes from its config.json;
 ``--eval-mode MODE`` scores it in another mode, e.g. a DEQ checkpoint trained at α = 0.5 scored at α = 0.8,
-for ``bert_glue --torch-mode MODE``).
+for ``bert_glue --torch-mode MODE``; ``--thresholds FILE`` gives the predictor's quantizer thresholds, e.g. the
+ones bert_glue calibrated for a checkpoint fine-tuned dense).
 """
 
 from __future__ import annotations
@@ -289,7 +290,11 @@ def parse_args(argv=None):
     p.add_argument("--eval-mode", default=None,
                    help="with --eval-only: evaluate the exported model in this attention mode instead of its own "
                         "(e.g. a checkpoint trained at one DEQ threshold scored at another); predictor modes use "
-                        "the checkpoint's quantizer thresholds")
+                        "the checkpoint's quantizer thresholds, or --thresholds")
+    p.add_argument("--thresholds", default=None,
+                   help="with --eval-only: predictor thresholds to use instead of the checkpoint's, a "
+                        "deq::bert::predictor_thresholds JSON file (e.g. bert_glue's <task>_thresholds.json after it "
+                        "calibrated a checkpoint fine-tuned without a predictor)")
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -303,6 +308,8 @@ def parse_args(argv=None):
         p.error("--eval-only needs --model DIR (an exported model directory)")
     if args.eval_mode is not None and not args.eval_only:
         p.error("--eval-mode needs --eval-only (to train in a mode, use --mode)")
+    if args.thresholds is not None and not args.eval_only:
+        p.error("--thresholds needs --eval-only (training calibrates its own thresholds)")
     for name in ("mode", "eval_mode"):
         if getattr(args, name) is not None:
             try:
@@ -330,8 +337,9 @@ def main(argv=None):
     stats = modes.AttentionStats()
 
     if args.eval_only:
+        thresholds = None if args.thresholds is None else export.read_thresholds_file(args.thresholds)
         model, mode, exported_config = export.load_exported(model_dir, stats, device=str(device),
-                                                            mode_override=args.eval_mode)
+                                                            mode_override=args.eval_mode, thresholds=thresholds)
         pooler, train_info, train_examples = "from the exported model", None, 0
         if args.max_length is None:
             args.max_length = int(exported_config["deq"].get("max_seq_length", 128))

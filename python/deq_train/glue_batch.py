@@ -22,7 +22,9 @@ PyTorch's predictions of the same checkpoint, and, for seed-42 predictor checkpo
   (as written in ``--modes`` / ``--extra-jobs``) also scored in mode EVAL, by PyTorch
   (``finetune_glue.py --eval-only --eval-mode``, in ``torch/``) and by ``bert_glue`` with the agreement
   (``--torch-mode``); e.g. ``--eval-as deq:adamax_nb50=deq:adamax_nb80`` trains with more refinement and
-  scores at the reference threshold
+  scores at the reference threshold, ``--eval-as dense=deq:adamax_nb80`` applies DEQ after dense fine-tuning
+  (the checkpoint has no quantizer thresholds: bert_glue calibrates them on the task's train split, in
+  ``calibration/``, and both sides use them)
 * ``OUT/results/<task>.{md,json,png}`` and ``OUT/results/glue_summary.{md,json}``
 
 ``--deadline-seconds`` stops starting new jobs after that many seconds (a job already running finishes); jobs
@@ -76,6 +78,15 @@ def parse_eval_as(items: list[str]) -> list[tuple[str, str]]:
             raise SystemExit(f"glue_batch: --eval-as entry '{item}' is not TRAINED_MODE=EVAL_MODE")
         out.append((trained, evaluated))
     return out
+
+
+def needs_calibration(model_dir: Path, mode: str) -> bool:
+    """True when ``mode`` uses the low-bit predictor and the exported checkpoint stores no quantizer
+    thresholds (it was fine-tuned dense or with a static pattern)."""
+    if mode.split(":", 1)[0].strip().lower() not in ("sanger", "deq", "three"):
+        return False
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return not config.get("deq", {}).get("threshold_tensors")
 
 
 def eval_as_dir(out: Path, job: "Job", mode: str) -> Path:
@@ -134,9 +145,16 @@ def run_job(job: Job, args, out: Path) -> None:
                    "--data-dir", str(args.data_dir), "--out", str(target / "torch")]
             if args.max_eval_examples:
                 cmd += ["--max-eval-examples", str(args.max_eval_examples)]
-            run(cmd, log)
+            thresholds = []
+            if needs_calibration(ckpt / "model", evaluated):
+                # bert_glue calibrates on the task's train split (one dev example scored); both sides then use
+                # the saved thresholds, so PyTorch evaluates the same predictor.
+                calib = target / "calibration"
+                run(common + ["--mode", evaluated, "--max-examples", "1", "--out-dir", str(calib)], log)
+                thresholds = ["--thresholds", str(calib / f"{job.task}_thresholds.json")]
+            run(cmd + thresholds, log)
             run(common + ["--mode", evaluated, "--torch-predictions", str(target / "torch" / "dev_predictions.tsv"),
-                          "--torch-mode", evaluated, "--out-dir", str(target)], log)
+                          "--torch-mode", evaluated, "--out-dir", str(target)] + thresholds, log)
         if job.seed != MAIN_SEED or args.no_sweep:
             return
         sweep = []

@@ -106,3 +106,27 @@ def test_cli_eval_mode_scores_a_checkpoint_in_another_mode(tmp_path):
     with pytest.raises(KeyError, match="input_x_thresh missing .*a checkpoint trained without a predictor"):
         finetune_glue.main(common + ["--eval-only", "--model", str(dense / "model"), "--eval-mode", "sanger:0.02",
                                      "--out", str(tmp_path / "y")])
+    # ... unless thresholds are given (the file format of deq::bert::predictor_thresholds, as bert_glue saves it)
+    good = {"format": "deq-bert-predictor-thresholds", "version": 1, "bits": 4, "origin": "test",
+            "layers": [{"input_x_thresh": 0.5, "input_y_thresh": 0.625}, {"input_x_thresh": 0.75, "input_y_thresh": 1}]}
+    tfile = tmp_path / "thresholds.json"
+    tfile.write_text(json.dumps(good))
+    finetune_glue.main(common + ["--eval-only", "--model", str(dense / "model"), "--eval-mode", "sanger:0.02",
+                                 "--thresholds", str(tfile), "--out", str(tmp_path / "z")])
+    saved = json.loads((tmp_path / "z" / "results.json").read_text())
+    assert saved["mode"] == "sanger:0.02" and saved["trained_mode"] == "dense"
+    assert [(t["input_x_thresh"], t["input_y_thresh"]) for t in saved["thresholds"]] == [(0.5, 0.625), (0.75, 1.0)]
+    with pytest.raises(SystemExit):  # --thresholds without --eval-only
+        finetune_glue.main(common + ["--thresholds", str(tfile), "--out", str(tmp_path / "w")])
+    for bad, message in ((dict(good, format="other"), "format"), (dict(good, bits=8), "bits = 8"),
+                         (dict(good, layers=[{"input_x_thresh": 0.5, "input_y_thresh": -1}] * 2),
+                          r"layers\[0\].input_y_thresh = -1"),
+                         (dict(good, layers=good["layers"][:1]), "1 layers of predictor thresholds for a model with 2")):
+        tfile.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match=message):
+            finetune_glue.main(common + ["--eval-only", "--model", str(dense / "model"), "--eval-mode", "sanger:0.02",
+                                         "--thresholds", str(tfile), "--out", str(tmp_path / "v")])
+    tfile.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read predictor thresholds"):
+        finetune_glue.main(common + ["--eval-only", "--model", str(dense / "model"), "--eval-mode", "sanger:0.02",
+                                     "--thresholds", str(tfile), "--out", str(tmp_path / "u")])

@@ -71,3 +71,14 @@ def test_prediction_rows_keep_labels_exact():
         row = finetune_glue.prediction_row(0, label, 1.5, [1.5])
         assert float(row.split("\t")[1]) == label
     assert finetune_glue.prediction_row(3, 1, 0, [0.25, -1.0]) == "3\t1\t0\t0.25 -1\n"
+
+
+def test_needs_calibration(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"deq": {"attention_mode": "dense", "threshold_tensors": []}}))
+    assert glue_batch.needs_calibration(model, "deq:adamax_nb80")
+    assert glue_batch.needs_calibration(model, "sanger:0.02") and glue_batch.needs_calibration(model, "three:0.02+all")
+    assert not glue_batch.needs_calibration(model, "dense") and not glue_batch.needs_calibration(model, "bigbird")
+    (model / "config.json").write_text(json.dumps({"deq": {"threshold_tensors": ["a", "b"]}}))
+    assert not glue_batch.needs_calibration(model, "deq:adamax_nb80")
