@@ -229,6 +229,9 @@ std::string format_g(double v, int precision) {
     return buf;
 }
 
+// A metric for the JSON report: null where it is undefined (NaN, e.g. a correlation of one example).
+deq::io::json json_number(double v) { return std::isfinite(v) ? deq::io::json(v) : deq::io::json(); }
+
 // A batch of encodings [idx] padded to pad_to (0: the longest).
 deq::bert::model_input make_input(std::vector<deq::text::encoding> const& enc, std::vector<std::size_t> const& idx, index_t pad_to,
                                   std::int32_t pad_id) {
@@ -584,7 +587,7 @@ int main(int argc, char** argv) try {
         e["spec"] = r.spec;
         e["description"] = r.description;
         deq::io::json metrics = deq::io::json::object();
-        for (auto const& [k, v] : r.metrics) metrics[k] = v;
+        for (auto const& [k, v] : r.metrics) metrics[k] = json_number(v);
         e["metrics"] = std::move(metrics);
         e["density"] = r.stats.density();
         e["refinement_ratio"] = r.stats.refinement_ratio();
@@ -605,7 +608,7 @@ int main(int argc, char** argv) try {
             a["agreement"] = r.agreement->rate();
             a["max_abs_logit_diff"] = r.agreement->max_logit_diff;
             deq::io::json tm = deq::io::json::object();
-            for (auto const& [k, v] : r.agreement->torch_metrics) tm[k] = v;
+            for (auto const& [k, v] : r.agreement->torch_metrics) tm[k] = json_number(v);
             a["torch_metrics"] = std::move(tm);
             a["max_metric_diff"] = r.agreement->max_metric_diff;
             e["agreement"] = std::move(a);
