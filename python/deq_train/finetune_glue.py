@@ -351,6 +351,7 @@ def main(argv=None):
         if args.max_length is None:
             args.max_length = 128
         mode = modes.parse_mode(args.mode or "dense")
+        trained_mode = mode
         train_examples_all = glue.read_examples(glue.task_file(data_dir, spec.name, "train"), spec.name)
         generator = torch.Generator().manual_seed(args.seed)
         if args.max_train_examples and args.max_train_examples < len(train_examples_all):
@@ -383,8 +384,7 @@ def main(argv=None):
         "task": spec.name,
         "mode": mode.spec(),
         "mode_arg": args.mode if not args.eval_only else mode.spec(),
-        "trained_mode": (modes.parse_mode(exported_config["deq"]["attention_mode"]).spec() if args.eval_only
-                         else mode.spec()),
+        "trained_mode": trained_mode.spec(),
         "model": model_dir,
         "pooler": pooler,
         "train_examples": train_examples,

@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a script: make python/ importable (deq_train.modes, imported lazily)
+    sys.path.insert(0, str(REPO_ROOT / "python"))
 FINETUNE = REPO_ROOT / "python" / "deq_train" / "finetune_glue.py"
 PLOT = REPO_ROOT / "python" / "deq_report" / "plot_results.py"
 MAIN_SEED = 42
@@ -83,7 +85,9 @@ def parse_eval_as(items: list[str]) -> list[tuple[str, str]]:
 def needs_calibration(model_dir: Path, mode: str) -> bool:
     """True when ``mode`` uses the low-bit predictor and the exported checkpoint stores no quantizer
     thresholds (it was fine-tuned dense or with a static pattern)."""
-    if mode.split(":", 1)[0].strip().lower() not in ("sanger", "deq", "three"):
+    from deq_train import modes  # torch-heavy: imported only where a mode is examined
+
+    if not modes.parse_mode(mode).uses_predictor:
         return False
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     return not config.get("deq", {}).get("threshold_tensors")
@@ -186,9 +190,8 @@ def summarize(jobs: list[Job], out: Path, args) -> dict:
         row = {"task": job.task, "mode": job.mode if evaluated is None else f"{job.mode} → {evaluated}",
                "trained_mode": job.mode, "evaluated_mode": evaluated or job.mode, "seed": job.seed,
                "status": job.status, "error": job.error, "seconds": round(job.seconds, 1)}
-        results_json = out / "finetune" / job.name / "results.json"
-        if evaluated is not None:
-            results_json = eval_as_dir(out, job, evaluated) / "torch" / "results.json"
+        results_json = (out / "finetune" / job.name if evaluated is None
+                        else eval_as_dir(out, job, evaluated) / "torch") / "results.json"
         if results_json.is_file():
             res = json.loads(results_json.read_text(encoding="utf-8"))
             row["torch_metrics"] = res.get("metrics")
