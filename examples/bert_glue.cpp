@@ -14,6 +14,11 @@
 // same predicted label (classification) or with |score difference| <= 1e-3 · max(1, |torch score|) (regression),
 // the largest absolute logit difference and the metric computed from the PyTorch predictions.
 // --min-agreement / --max-metric-diff make the exit status 2 when they are not met (the CI agreement test).
+// --precision float64 runs the encoder and head in double (deq::bert::bert_model::forward<double>): compared
+// with finetune_glue.py --eval-only --eval-dtype float64 (PyTorch's model.double()), this checks the semantics of
+// a predictor mode without the float32 rounding that flips a few 4-bit levels or kept entries in either
+// implementation. The PyTorch file's precision is read from the results.json beside it (eval_dtype, float32
+// when absent) and must match.
 // Predictor modes use the quantizer thresholds of --thresholds FILE, else the checkpoint's; a checkpoint without
 // them (fine-tuned dense, or a plain Hugging Face BERT classifier) gets them from deq::bert::calibrate on
 // the first --calibration N (default 256) examples of the task's train.tsv in file order, batches of 32
@@ -31,6 +36,7 @@
 //                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]
 //                  [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]
 //                  [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]
+//                  [--precision float32|float64]
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/finetuned.hpp>
 #include <deq/eval/glue.hpp>
@@ -74,7 +80,7 @@ namespace {
 
 struct options {
     fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, trace, torch, thresholds;
-    std::string task, eval_padding, torch_mode;
+    std::string task, eval_padding, torch_mode, precision = "float32";
     std::vector<std::string> modes;
     index_t max_examples = 0, trace_examples = 8, batch_size = 8, calibration = 256;
     int threads = 0;
@@ -105,7 +111,8 @@ void usage() {
         << "usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]\n"
            "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]\n"
            "                 [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]\n"
-           "                 [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]\n\n"
+           "                 [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]\n"
+           "                 [--precision float32|float64]\n\n"
            "  --model DIR            exported checkpoint (config.json, model.safetensors, vocab.txt)\n"
            "  --task T               cola, sst2, mrpc, stsb, rte (default: the checkpoint's deq.task)\n"
            "  --mode MODE            attention mode, repeatable or comma-separated (default: the checkpoint's)\n"
@@ -124,7 +131,9 @@ void usage() {
            "  --calibration N        checkpoint without predictor thresholds: calibrate them on the first N train\n"
            "                         examples of the task (default 256; written to <out>/<task>_thresholds.json)\n"
            "  --thresholds FILE      predictor thresholds to use instead of the checkpoint's or a calibration\n"
-           "                         (deq::bert::predictor_thresholds JSON, e.g. a saved <task>_thresholds.json)\n";
+           "                         (deq::bert::predictor_thresholds JSON, e.g. a saved <task>_thresholds.json)\n"
+           "  --precision P          float32 (default) or float64: the encoder in double, to compare with PyTorch's\n"
+           "                         model.double() (finetune_glue.py --eval-only --eval-dtype float64)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -166,6 +175,10 @@ options parse(int argc, char** argv) {
         else if (a == "--skip-bad-rows") o.skip_bad_rows = true;
         else if (a == "--calibration") o.calibration = positive(a, next());
         else if (a == "--thresholds") o.thresholds = next();
+        else if (a == "--precision") {
+            o.precision = next();
+            if (o.precision != "float32" && o.precision != "float64") deq::detail::throw_invalid_name(a, o.precision, "float32, float64");
+        }
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -376,16 +389,10 @@ int main(int argc, char** argv) try {
                 if (static_cast<index_t>(cal.size()) == o.calibration) break;
                 cal.push_back(e.text_b ? tokenizer.encode(e.text_a, *e.text_b, eo) : tokenizer.encode(e.text_a, eo));
             }
-            std::vector<deq::bert::model_input> batches;
-            for (std::size_t i = 0; i < cal.size(); i += 32) {
-                std::vector<std::size_t> idx;
-                for (std::size_t j = i; j < std::min(cal.size(), i + 32); ++j) idx.push_back(j);
-                batches.push_back(make_input(cal, idx, 0, pad_id));
-            }
             deq::bert::calibration_options co;
             co.origin = deq::detail::concat("deq::bert::calibrate: first ", cal.size(), " examples of ", train_file.string(),
                                             " (file order), batches of 32 padded to their longest, dense attention, EMA 0.9999");
-            deq::bert::predictor_thresholds t = deq::bert::calibrate(space, clf.model(), batches, co);
+            deq::bert::predictor_thresholds t = deq::bert::calibrate_encodings(space, clf.model(), cal, 32, pad_id, co);
             fs::path const saved = o.out / (std::string(spec.name) + "_thresholds.json");
             t.save(saved);
             clf.model().set_thresholds(std::move(t));
@@ -397,6 +404,20 @@ int main(int argc, char** argv) try {
     // The mode PyTorch evaluated: only a mode with this spec is compared with the PyTorch predictions.
     std::string const torch_spec = o.torch_mode.empty() ? settings.mode.spec() : deq::bert::parse_attention_mode(o.torch_mode).spec();
     if (!o.torch.empty()) {
+        // The precision PyTorch evaluated in: results.json beside the predictions (finetune_glue.py), float32 by default.
+        std::string torch_precision = "float32";
+        fs::path const torch_results = o.torch.parent_path() / "results.json";
+        if (fs::exists(torch_results)) {
+            deq::io::json const r = deq::io::json::parse_file(torch_results);
+            if (deq::io::json const* d = r.find("eval_dtype"); d != nullptr && !d->is_null()) torch_precision = d->as_string();
+        }
+        if (torch_precision != o.precision) {
+            deq::detail::throw_invalid_argument(
+                "--precision", o.precision,
+                deq::detail::concat("differs from the precision of the PyTorch predictions ", o.torch.string(), " (", torch_precision, ", from ",
+                                    fs::exists(torch_results) ? torch_results.string() + " eval_dtype" : std::string("no results.json: float32"),
+                                    "); score them in ", o.precision, " with finetune_glue.py --eval-only --eval-dtype ", o.precision));
+        }
         torch = read_torch(o.torch, static_cast<std::size_t>(settings.num_labels));
         if (torch->labels.size() < enc.size() || (o.max_examples == 0 && torch->labels.size() != enc.size())) {
             throw deq::format_error(deq::detail::concat("deq: ", o.torch.string(), ": ", torch->labels.size(), " predictions, the dev set has ",
@@ -430,7 +451,7 @@ int main(int argc, char** argv) try {
             trace.head_dim = clf.model().config().head_dim();
         }
         index_t const heads = clf.model().config().num_attention_heads;
-        std::vector<std::vector<float>> logits(enc.size());
+        std::vector<std::vector<double>> logits(enc.size());
         progress_bar bar(o.progress, "[" + std::to_string(m + 1) + "/" + std::to_string(mode_texts.size()) + "] " + r.name, n);
         auto const tm = clock_type::now();
         for (index_t start = 0; start < n; start += batch_size) {
@@ -439,24 +460,32 @@ int main(int argc, char** argv) try {
             auto const in = make_input(enc, idx, padding == "max_length" ? settings.max_seq_length : 0, pad_id);
             deq::bert::forward_options fo;
             fo.keep_masks = tracing && start < o.trace_examples;
-            deq::bert::forward_output out;
-            auto const lg = clf.logits(space, in, mode, fo, &out);
-            r.stats.merge(out.summary());
-            for (std::size_t b = 0; b < idx.size(); ++b) {
-                auto const bi = static_cast<index_t>(b);
-                logits[idx[b]].assign(lg.data() + bi * lg.extent(1), lg.data() + (bi + 1) * lg.extent(1));
-                if (!fo.keep_masks || static_cast<index_t>(idx[b]) >= o.trace_examples) continue;
-                auto const length = static_cast<index_t>(enc[idx[b]].input_ids.size());
-                for (std::size_t layer = 0; layer < out.masks.size(); ++layer) {
-                    deq::io::attention_trace_record rec;
-                    rec.example = static_cast<index_t>(idx[b]);
-                    rec.layer = static_cast<index_t>(layer);
-                    rec.length = length;
-                    auto const& lm = out.masks[layer];
-                    if (!lm.kept.empty()) rec.kept = slice_mask(lm.kept, bi, heads, length);
-                    if (!lm.refined.empty()) rec.refined = slice_mask(lm.refined, bi, heads, length);
-                    trace.records.push_back(std::move(rec));
+            // One batch in float or double: the logits and statistics, and the masks of traced examples.
+            auto const record = [&](auto const& lg, auto const& out) {
+                r.stats.merge(out.summary());
+                for (std::size_t b = 0; b < idx.size(); ++b) {
+                    auto const bi = static_cast<index_t>(b);
+                    logits[idx[b]].assign(lg.data() + bi * lg.extent(1), lg.data() + (bi + 1) * lg.extent(1));
+                    if (!fo.keep_masks || static_cast<index_t>(idx[b]) >= o.trace_examples) continue;
+                    auto const length = static_cast<index_t>(enc[idx[b]].input_ids.size());
+                    for (std::size_t layer = 0; layer < out.masks.size(); ++layer) {
+                        deq::io::attention_trace_record rec;
+                        rec.example = static_cast<index_t>(idx[b]);
+                        rec.layer = static_cast<index_t>(layer);
+                        rec.length = length;
+                        auto const& lm = out.masks[layer];
+                        if (!lm.kept.empty()) rec.kept = slice_mask(lm.kept, bi, heads, length);
+                        if (!lm.refined.empty()) rec.refined = slice_mask(lm.refined, bi, heads, length);
+                        trace.records.push_back(std::move(rec));
+                    }
                 }
+            };
+            if (o.precision == "float64") {
+                deq::bert::basic_forward_output<double> out;
+                record(clf.logits<double>(space, in, mode, fo, &out), out);
+            } else {
+                deq::bert::forward_output out;
+                record(clf.logits(space, in, mode, fo, &out), out);
             }
             bar.update(start + static_cast<index_t>(idx.size()));
         }
@@ -475,10 +504,11 @@ int main(int argc, char** argv) try {
         r.predictions_file = (o.out / (stem + "_dev_predictions.tsv")).string();
         {
             std::ofstream f(r.predictions_file);
+            int const digits = o.precision == "float64" ? 17 : 9;  // enough to round-trip the value
             f << "index\tlabel\tprediction\tlogits\n";
             for (std::size_t i = 0; i < logits.size(); ++i) {
-                f << i << "\t" << format_g(labels[i], 6) << "\t" << format_g(preds[i], 6) << "\t";
-                for (std::size_t k = 0; k < logits[i].size(); ++k) f << (k ? " " : "") << format_g(logits[i][k], 6);
+                f << i << "\t" << format_g(labels[i], 17) << "\t" << format_g(preds[i], digits) << "\t";
+                for (std::size_t k = 0; k < logits[i].size(); ++k) f << (k ? " " : "") << format_g(logits[i][k], digits);
                 f << "\n";
             }
             if (!f) throw deq::error("bert_glue: cannot write " + r.predictions_file);
@@ -538,7 +568,7 @@ int main(int argc, char** argv) try {
     for (auto const& s : dev.skipped) md << "; line " << s.line << ": " << s.reason;
     md << ".\nCheckpoint mode " << settings.attention_mode_text << ", eval padding " << padding
        << (padding == "none" ? " (one example at a time, unpadded)" : " (batches of " + std::to_string(batch_size) + ")") << "; "
-       << o.threads << " threads; latency = encoder + head wall time per example (tokenization excluded). "
+       << o.threads << " threads; " << o.precision << " arithmetic; latency = encoder + head wall time per example (tokenization excluded). "
        << "Density / refinement ratio: mean over attention calls of the kept / full-precision fraction of valid pairs; empty rows: "
           "real query rows with every key pruned; rows w/o full precision: rows with no exactly computed score. Thresholds: "
        << (clf.model().thresholds() ? clf.model().thresholds()->origin + thresholds_note : std::string("none (no predictor)"));
@@ -573,6 +603,7 @@ int main(int argc, char** argv) try {
     doc["eval_padding"] = padding;
     doc["batch_size"] = batch_size;
     doc["threads"] = o.threads;
+    doc["precision"] = o.precision;
     doc["main_metric"] = std::string(spec.main_metric);
     doc["thresholds"] = clf.model().thresholds() ? clf.model().thresholds()->to_json() : deq::io::json();
     doc["torch_predictions"] = o.torch.empty() ? deq::io::json() : deq::io::json(o.torch.string());

@@ -335,16 +335,10 @@ int main(int argc, char** argv) try {
                     if (static_cast<index_t>(cal.size()) < o.calibration) cal.push_back(tokenizer.encode(*s, enc_opt));
                 }
             }
-            std::vector<deq::bert::model_input> cal_batches;
-            for (std::size_t i = 0; i < cal.size(); i += 32) {
-                std::vector<std::size_t> idx;
-                for (std::size_t j = i; j < std::min(cal.size(), i + 32); ++j) idx.push_back(j);
-                cal_batches.push_back(make_batch(cal, idx, pad));
-            }
             deq::bert::calibration_options co;
             co.origin = "deq::bert::calibrate: first " + std::to_string(cal.size()) + " sentences of " + train_file.string() +
                         " (sentence1, sentence2 per row, file order), batches of 32, dense attention, EMA 0.9999";
-            auto const t = deq::bert::calibrate(space, model, cal_batches, co);
+            auto const t = deq::bert::calibrate_encodings(space, model, cal, 32, pad, co);
             model.set_thresholds(t);
             t.save(o.out / "stsb_thresholds.json");
             calibration_seconds = std::chrono::duration<double>(clock_type::now() - tc).count();

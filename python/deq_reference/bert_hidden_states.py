@@ -15,6 +15,9 @@ DIR/minilm_cases.safetensors   sentence-transformers' all-MiniLM-L6-v2 (PyPI pac
       b{i}.sentence_embedding   float32 [B, H]                 SentenceTransformer.encode (mean pooling +
                                                                Normalize); single-sentence batches only
       b{i}.mode.<m>             float32 [B, L, H]              last hidden state in attention mode <m> (below)
+      b{i}.f64.hidden_states, b{i}.f64.pooler_output, b{i}.f64.mode.<m>   float64: the same in double precision
+                                                               (transformers' model.double(); the plain forward
+                                                               on the widened weights)
     plus thresholds.input_x_thresh / thresholds.input_y_thresh float32 [layers]: the predictor thresholds
     used by the mode outputs (the reference's first calibration step on batch 0 with dense attention).
     Metadata: batches, single_batches, layers, modes (comma-separated), model_dir.
@@ -119,7 +122,7 @@ def manual_forward(sd, cfg, ids, types, mask, mode=None, thresholds=None, on_qk=
             on_qk(n, q, k)
         qm = None
         if "prune" in mode or "refine" in mode:
-            qm = ref.QuantizedMatMul(4, thresholds[0][n], thresholds[1][n])
+            qm = ref.QuantizedMatMul(4, thresholds[0][n], thresholds[1][n], dtype=x.dtype)
         static = ref.static_mask(mode["static"], L) if "static" in mode else None
         ctx, _ = ref.bert_self_attention(q, k, v, mask, quant_matmul=qm, prune=mode.get("prune"),
                                          refine=mode.get("refine"), static=static)
@@ -174,9 +177,12 @@ def minilm_cases(out_dir, model_dir, data_dir, batches=16, pair_batches=2, batch
     from sentence_transformers import SentenceTransformer
     st = SentenceTransformer(model_dir, device="cpu")
 
+    model64 = BertModel.from_pretrained(model_dir, attn_implementation="eager").eval().double()
+    sd64 = {k: v.double() if v.is_floating_point() else v for k, v in sd.items()}
+
     tensors = {}
     thresholds = None
-    worst = 0.0
+    worst = worst64 = 0.0
     for i in range(batches):
         if i < single:
             chunk = sentences[i * batch_size:(i + 1) * batch_size]
@@ -201,14 +207,20 @@ def minilm_cases(out_dir, model_dir, data_dir, batches=16, pair_batches=2, batch
             thresholds = calibrate_first_step(sd, cfg, ids, types, mask)
         dense = add_mode_outputs(tensors, p, sd, cfg, ids, types, mask, thresholds)
         worst = max(worst, (dense - hidden[-1]).abs().max().item())
-    if worst > 1e-5:
-        raise SystemExit(f"the plain PyTorch forward differs from transformers by {worst}")
+        hidden64, pooled64 = hf_outputs(model64, ids, types, mask)
+        tensors[p + ".f64.hidden_states"] = hidden64.contiguous()
+        tensors[p + ".f64.pooler_output"] = pooled64.contiguous()
+        dense64 = add_mode_outputs(tensors, p + ".f64", sd64, cfg, ids, types, mask, thresholds)
+        worst64 = max(worst64, (dense64 - hidden64[-1]).abs().max().item())
+    if worst > 1e-5 or worst64 > 1e-10:
+        raise SystemExit(f"the plain PyTorch forward differs from transformers by {worst} (float32), {worst64} (float64)")
     tensors["thresholds.input_x_thresh"] = torch.tensor(thresholds[0], dtype=torch.float32)
     tensors["thresholds.input_y_thresh"] = torch.tensor(thresholds[1], dtype=torch.float32)
     meta = {"batches": str(batches), "single_batches": str(single), "layers": str(cfg.num_hidden_layers),
             "modes": ",".join(MODES), "model_dir": model_dir}
     save_file(tensors, os.path.join(out_dir, "minilm_cases.safetensors"), metadata=meta)
-    print(f"minilm: {batches} batches, plain forward vs transformers max error {worst:.3g}")
+    print(f"minilm: {batches} batches, plain forward vs transformers max error {worst:.3g} (float32), "
+          f"{worst64:.3g} (float64)")
 
 
 # ------------------------------------------------------------------------------------------------------------

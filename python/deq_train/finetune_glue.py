@@ -186,7 +186,7 @@ def evaluate(model, features, spec, stats, padding, batch_size, max_length, devi
             batch = collate(chunk, max_length if padding == "max_length" else None, spec.is_regression, device)
             labels = batch.pop("labels")
             del labels
-            logits = model(**batch).logits.float().cpu()
+            logits = model(**batch).logits.double().cpu()
             logits_all.extend(logits.tolist())
             if spec.is_regression:
                 preds.extend(logits[:, 0].tolist())
@@ -251,7 +251,7 @@ def train(model, features, spec, args, device, generator):
 def prediction_row(index, label, prediction, logits) -> str:
     """One row of dev_predictions.tsv.  The label is written in full (repr) so bert_glue can check that it
     scores the same data (STS-B labels such as 2.33333333 lose digits with %g)."""
-    return f"{index}\t{label!r}\t{prediction:g}\t{' '.join(f'{v:.6g}' for v in logits)}\n"
+    return f"{index}\t{label!r}\t{prediction!r}\t{' '.join(repr(float(v)) for v in logits)}\n"
 
 
 def sanitize(text):
@@ -295,6 +295,9 @@ def parse_args(argv=None):
                    help="with --eval-only: predictor thresholds to use instead of the checkpoint's, a "
                         "deq::bert::predictor_thresholds JSON file (e.g. bert_glue's <task>_thresholds.json after it "
                         "calibrated a checkpoint fine-tuned without a predictor)")
+    p.add_argument("--eval-dtype", choices=["float32", "float64"], default="float32",
+                   help="with --eval-only: float64 evaluates the model in double precision (model.double(), the "
+                        "reference precision that bert_glue --precision float64 is compared with)")
     p.add_argument("--no-export", action="store_true")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
@@ -308,6 +311,8 @@ def parse_args(argv=None):
         p.error("--eval-only needs --model DIR (an exported model directory)")
     if args.eval_mode is not None and not args.eval_only:
         p.error("--eval-mode needs --eval-only (to train in a mode, use --mode)")
+    if args.eval_dtype != "float32" and not args.eval_only:
+        p.error("--eval-dtype float64 needs --eval-only (training and the exported model are float32)")
     if args.thresholds is not None and not args.eval_only:
         p.error("--thresholds needs --eval-only (training calibrates its own thresholds)")
     for name in ("mode", "eval_mode"):
@@ -340,6 +345,8 @@ def main(argv=None):
         thresholds = None if args.thresholds is None else export.read_thresholds_file(args.thresholds)
         model, mode, exported_config = export.load_exported(model_dir, stats, device=str(device),
                                                             mode_override=args.eval_mode, thresholds=thresholds)
+        if args.eval_dtype == "float64":
+            model = model.double()
         pooler, train_info, train_examples = "from the exported model", None, 0
         if args.max_length is None:
             args.max_length = int(exported_config["deq"].get("max_seq_length", 128))
@@ -385,6 +392,7 @@ def main(argv=None):
         "mode": mode.spec(),
         "mode_arg": args.mode if not args.eval_only else mode.spec(),
         "trained_mode": trained_mode.spec(),
+        "eval_dtype": args.eval_dtype,
         "model": model_dir,
         "pooler": pooler,
         "train_examples": train_examples,

@@ -61,6 +61,20 @@ def test_cli_train_export_and_eval_only(tmp_path):
     assert res2["metrics"] == saved["metrics"]
     assert (again / "dev_predictions.tsv").read_text() == (out / "dev_predictions.tsv").read_text()
 
+    # the same export in double precision (model.double()): recorded as such, logits equal to rounding
+    wide = tmp_path / "f64"
+    finetune_glue.main(common + ["--eval-only", "--model", str(out / "model"), "--eval-dtype", "float64", "--out", str(wide)])
+    assert json.loads((wide / "results.json").read_text())["eval_dtype"] == "float64"
+    assert saved.get("eval_dtype") == "float32"
+
+    def logits(path):
+        return [[float(v) for v in r.split("\t")[3].split()] for r in path.read_text().strip().split("\n")[1:]]
+
+    for a, b in zip(logits(out / "dev_predictions.tsv"), logits(wide / "dev_predictions.tsv")):
+        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    with pytest.raises(SystemExit):  # training is float32
+        finetune_glue.main(common + ["--eval-dtype", "float64", "--model", model_dir, "--out", str(tmp_path / "x")])
+
 
 def test_cli_rejects_bad_options(tmp_path, capsys):
     with pytest.raises(SystemExit):

@@ -63,14 +63,18 @@ def test_tiny_stsb_job_writes_full_precision_labels(tmp_path):
     assert os.path.isfile(out / "logs" / "stsb_dense.log")
 
 
-def test_prediction_rows_keep_labels_exact():
+def test_prediction_rows_keep_values_exact():
     dev = glue.read_examples(glue.task_file(DATA, "stsb", "dev"), "stsb")
     long_labels = [e.label for e in dev if len(repr(e.label)) > 8]
     assert long_labels, "STS-B dev has labels with more than 6 significant digits"
     for label in long_labels:
         row = finetune_glue.prediction_row(0, label, 1.5, [1.5])
         assert float(row.split("\t")[1]) == label
-    assert finetune_glue.prediction_row(3, 1, 0, [0.25, -1.0]) == "3\t1\t0\t0.25 -1\n"
+    assert finetune_glue.prediction_row(3, 1, 0, [0.25, -1.0]) == "3\t1\t0\t0.25 -1.0\n"
+    # predictions and logits round-trip exactly too (float64 evaluations are compared to ~1e-12)
+    x = 1.0 / 3.0
+    fields = finetune_glue.prediction_row(0, 2.5, x, [x]).rstrip("\n").split("\t")
+    assert float(fields[2]) == x and float(fields[3]) == x
 
 
 def test_needs_calibration(tmp_path):

@@ -5,7 +5,9 @@
 //  - a random BERT-base-geometry model (768 hidden, 12 heads, 2 layers, vocab 1000, `bert.` names, quantizer
 //    thresholds in the checkpoint): hidden states, pooler, classification / span / masked-LM heads;
 //  - the sparse and DEQ modes against a PyTorch forward whose attention is the independent reference
-//    implementation (python/deq_reference/reference.py), with the same thresholds.
+//    implementation (python/deq_reference/reference.py), with the same thresholds;
+//  - the same in double precision (forward<double> against transformers' model.double() and the reference
+//    forward in float64): dense and every mode to 1e-9.
 // A summary table is printed and written to $DEQ_BERT_CASES/summary.md.
 #include <doctest/doctest.h>
 
@@ -64,7 +66,8 @@ deq::bert::model_input read_input(deq::io::safetensors_file const& f, std::strin
 }
 
 /// Largest |a - b| over the real tokens (padded rows are excluded only when @p real_only).
-double max_err3(deq::tensor<float, 3> const& a, deq::tensor<float, 3> const& b, deq::bert::model_input const* real_only = nullptr) {
+template <class T>
+double max_err3(deq::tensor<T, 3> const& a, deq::tensor<T, 3> const& b, deq::bert::model_input const* real_only = nullptr) {
     REQUIRE(a.extent(0) == b.extent(0));
     REQUIRE(a.extent(1) == b.extent(1));
     REQUIRE(a.extent(2) == b.extent(2));
@@ -77,7 +80,8 @@ double max_err3(deq::tensor<float, 3> const& a, deq::tensor<float, 3> const& b, 
     return m;
 }
 
-double max_err2(deq::tensor<float, 2> const& a, deq::tensor<float, 2> const& b) {
+template <class T>
+double max_err2(deq::tensor<T, 2> const& a, deq::tensor<T, 2> const& b) {
     REQUIRE(a.extent(0) == b.extent(0));
     REQUIRE(a.extent(1) == b.extent(1));
     double m = 0;
@@ -86,8 +90,9 @@ double max_err2(deq::tensor<float, 2> const& a, deq::tensor<float, 2> const& b) 
 }
 
 /// Layer n of a [layers + 1, B, L, H] hidden-states tensor.
-deq::tensor<float, 3> layer_of(deq::tensor<float, 4> const& all, index_t n) {
-    deq::tensor<float, 3> t({all.extent(1), all.extent(2), all.extent(3)});
+template <class T>
+deq::tensor<T, 3> layer_of(deq::tensor<T, 4> const& all, index_t n) {
+    deq::tensor<T, 3> t({all.extent(1), all.extent(2), all.extent(3)});
     std::copy_n(all.data() + n * t.size(), t.size(), t.data());
     return t;
 }
@@ -206,6 +211,56 @@ TEST_CASE("all-MiniLM-L6-v2: sparse and DEQ modes agree with the PyTorch referen
     for (index_t l = 0; l < tx.extent(0); ++l) t.layers.push_back({tx(l), ty(l)});
     model.set_thresholds(t);
     compare_modes(model, f, std::stoll(f.metadata().at("batches")), "all-MiniLM-L6-v2");
+    flush_summary();
+}
+
+TEST_CASE("all-MiniLM-L6-v2 in double precision: transformers' model.double() and every mode of the PyTorch reference") {
+    // forward<double> against PyTorch in float64: dense hidden states to 1e-9, and in every sparse / DEQ mode
+    // the last hidden state of every real token to 1e-9: in double no 4-bit level or kept entry flips on these
+    // batches, so the modes match exactly (to rounding), not only statistically as in float32.
+    auto const f = deq::io::safetensors_file::open(cases_dir() / "minilm_cases.safetensors");
+    fs::path model_dir = f.metadata().at("model_dir");
+    if (char const* env = std::getenv("DEQ_MINILM_DIR"); env != nullptr && *env) model_dir = env;
+    auto model = deq::bert::bert_model::load(model_dir);
+    auto const tx = f.get_float<1>("thresholds.input_x_thresh");
+    auto const ty = f.get_float<1>("thresholds.input_y_thresh");
+    deq::bert::predictor_thresholds t;
+    for (index_t l = 0; l < tx.extent(0); ++l) t.layers.push_back({tx(l), ty(l)});
+    model.set_thresholds(t);
+    index_t const batches = std::stoll(f.metadata().at("batches"));
+    deq::exec::threads const space(2);
+    deq::bert::forward_options o;
+    o.output_hidden_states = true;
+    double dense_err = 0, pooler_err = 0;
+    for (index_t i = 0; i < batches; ++i) {
+        std::string const p = "b" + std::to_string(i);
+        auto const in = read_input(f, p);
+        auto const out = model.forward<double>(space, in, deq::bert::attention_mode::dense(), o);
+        auto const ref = f.get<double, 4>(p + ".f64.hidden_states");
+        REQUIRE(static_cast<index_t>(out.hidden_states.size()) == ref.extent(0));
+        for (index_t n = 0; n < ref.extent(0); ++n)
+            dense_err = std::max(dense_err, max_err3(out.hidden_states[static_cast<std::size_t>(n)], layer_of(ref, n)));
+        auto const pooled = deq::bert::pooler_output(space, out.last_hidden_state.cview(), *model.weights().pooler);
+        pooler_err = std::max(pooler_err, max_err2(pooled, f.get<double, 2>(p + ".f64.pooler_output")));
+    }
+    CHECK_MESSAGE(dense_err <= 1e-9, "dense hidden states in double: max abs error " << dense_err);
+    CHECK_MESSAGE(pooler_err <= 1e-9, "pooler in double: max abs error " << pooler_err);
+    summary() << "\n### all-MiniLM-L6-v2 in double precision (forward<double> vs PyTorch float64)\n\n"
+              << "| output | max abs error (real tokens) |\n|---|---|\n| hidden states, dense (all layers) | " << std::setprecision(3)
+              << dense_err << " |\n| pooler_output | " << pooler_err << " |\n";
+    for (auto const& name : split(f.metadata().at("modes"), ',')) {
+        auto const mode = deq::bert::parse_attention_mode(name);
+        double worst = 0;
+        for (index_t i = 0; i < batches; ++i) {
+            std::string const p = "b" + std::to_string(i);
+            auto const in = read_input(f, p);
+            auto const out = model.forward<double>(space, in, mode);
+            worst = std::max(worst, max_err3(out.last_hidden_state, f.get<double, 3>(p + ".f64.mode." + name), &in));
+        }
+        summary() << "| last hidden state, " << name << " | " << worst << " |\n";
+        MESSAGE("double precision, mode " << name << ": max abs error " << worst);
+        CHECK_MESSAGE(worst <= 1e-9, name << ": max abs error " << worst);
+    }
     flush_summary();
 }
 

@@ -15,8 +15,13 @@
 ///
 /// Because the EMA barely moves after the first batch, the result is close to the first batch's abs-max;
 /// the batches' order therefore matters and is part of the documented calibration set.
+///
+/// calibrate_encodings() does the same from tokenized sequences (e.g. the first N training examples of a
+/// task), cut in file order into batches of calibration_options::batch_size padded to their longest.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +93,49 @@ template <exec::host_execution_space Space>
 predictor_thresholds calibrate(Space const& space, bert_model const& model, std::vector<model_input> const& batches,
                                calibration_options const& options = {}) {
     return calibrate(space, model, std::span<model_input const>(batches), options);
+}
+
+/// Calibrates the predictor thresholds on tokenized sequences: calibrate() over consecutive batches of
+/// @p batch_size sequences (the last one shorter), each padded to its longest sequence
+/// (model_input::from_encodings with @p pad_id).
+/// @tparam Space A host execution space.
+/// @tparam E     A sequence type satisfying encoding_like (e.g. deq::text::encoding).
+/// @param space      Execution space.
+/// @param model      The model (its own thresholds are ignored; dense attention).
+/// @param encodings  The calibration sequences, in the order they are batched.
+/// @param batch_size Sequences per batch (>= 1; the reference's calibration used the training batch, 32).
+/// @param pad_id     Id of the padding token.
+/// @param options    Bit width, EMA decay, provenance.
+/// @return The thresholds.
+/// @throws deq::invalid_argument for no sequence, an empty sequence, batch_size < 1 or a bad bit width;
+///         what bert_model::forward throws.
+template <exec::host_execution_space Space, encoding_like E>
+predictor_thresholds calibrate_encodings(Space const& space, bert_model const& model, std::span<E const> encodings, index_t batch_size,
+                                         std::int32_t pad_id, calibration_options const& options = {}) {
+    if (batch_size < 1) detail::throw_invalid_argument("batch_size", batch_size, "must be >= 1");
+    if (encodings.empty()) detail::throw_invalid_argument("encodings", "<empty>", "calibration needs at least one sequence");
+    std::vector<model_input> batches;
+    auto const step = static_cast<std::size_t>(batch_size);
+    for (std::size_t i = 0; i < encodings.size(); i += step) {
+        batches.push_back(model_input::from_encodings(encodings.subspan(i, std::min(step, encodings.size() - i)), pad_id));
+    }
+    return calibrate(space, model, batches, options);
+}
+
+/// calibrate_encodings() for a vector.
+/// @tparam Space A host execution space.
+/// @tparam E     A sequence type satisfying encoding_like.
+/// @param space      Execution space.
+/// @param model      The model.
+/// @param encodings  The calibration sequences.
+/// @param batch_size Sequences per batch.
+/// @param pad_id     Id of the padding token.
+/// @param options    Bit width, EMA decay, provenance.
+/// @return The thresholds.
+template <exec::host_execution_space Space, encoding_like E>
+predictor_thresholds calibrate_encodings(Space const& space, bert_model const& model, std::vector<E> const& encodings, index_t batch_size,
+                                         std::int32_t pad_id, calibration_options const& options = {}) {
+    return calibrate_encodings(space, model, std::span<E const>(encodings), batch_size, pad_id, options);
 }
 
 }  // namespace deq::bert

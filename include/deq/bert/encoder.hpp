@@ -18,6 +18,13 @@
 /// quantizer thresholds: from the checkpoint (`...quant_matmul.input_{x,y}_thresh`), set_thresholds(), or
 /// deq::bert::calibrate (deq/bert/calibration.hpp).
 ///
+/// Precision: activations and all arithmetic are float by default; `forward<double>` runs the same pass in
+/// double (the weights, float32 in the checkpoint, are widened exactly; `cblas_dgemm`, std::erf), which is
+/// what PyTorch's `model.double()` computes. Predictor modes are discontinuous (a 4-bit level or a kept
+/// entry flips when a value crosses a rounding boundary), so two float32 implementations that differ in
+/// the last bits of a projection can differ in a few mask entries; in double such flips become rare, which
+/// makes the double pass the tool for checking the semantics of a mode against another implementation.
+///
 /// Element-wise work (embeddings, LayerNorm, GELU) and attention run on the given execution space; the
 /// linear layers are split by output columns or rows across the execution space (deq::bert::linear and
 /// linear_concat with a space), each part single-threaded `sgemm` calls: set the BLAS library to one thread
@@ -30,11 +37,13 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../attention/attention.hpp"
 #include "../attention/options.hpp"
+#include "../core/accumulator.hpp"
 #include "../core/bit_mask.hpp"
 #include "../core/error.hpp"
 #include "../core/padding.hpp"
@@ -58,6 +67,7 @@ namespace deq::bert {
 
 /// Called by forward() for every layer with the layer index and the layer's projected queries and keys
 /// ([B, heads, L, d] views, valid during the call), before attention (used by calibration and traces).
+/// A double forward pass hands over float copies (rounded to nearest).
 using qk_observer = std::function<void(index_t layer, tensor_view<float const, 4> q, tensor_view<float const, 4> k)>;
 
 /// Options of bert_model::forward.
@@ -87,11 +97,13 @@ struct layer_masks {
 };
 
 /// Result of bert_model::forward.
-struct forward_output {
+/// @tparam T Activation type (float or double).
+template <activation T>
+struct basic_forward_output {
     /// Output of the last layer, [B, L, hidden] (transformers' `last_hidden_state`).
-    tensor<float, 3> last_hidden_state;
+    tensor<T, 3> last_hidden_state;
     /// With forward_options::output_hidden_states: the embeddings output and every layer's output.
-    std::vector<tensor<float, 3>> hidden_states;
+    std::vector<tensor<T, 3>> hidden_states;
     /// Attention statistics of every layer.
     std::vector<layer_attention_stats> layers;
     /// With forward_options::keep_masks: every layer's masks.
@@ -105,6 +117,9 @@ struct forward_output {
         return s;
     }
 };
+
+/// Result of the float forward pass (bert_model::forward without a type argument).
+using forward_output = basic_forward_output<float>;
 
 /// A BERT encoder with its weights and (optional) predictor thresholds.
 class bert_model {
@@ -146,6 +161,8 @@ public:
     }
 
     /// Runs the encoder on one batch.
+    /// @tparam T     Activation type: float (default) or double (reference precision, see the file
+    ///               documentation; the BLAS shortcut of forward_options::blas_dense_attention is float only).
     /// @tparam Space A host execution space (element-wise kernels and attention).
     /// @param space   Execution space.
     /// @param input   The batch (validated against the configuration).
@@ -155,9 +172,9 @@ public:
     /// @throws deq::invalid_argument for a bad batch or a predictor mode without thresholds;
     ///         deq::shape_error for inconsistent input tensors; deq::numeric_error for non-finite
     ///         activations.
-    template <exec::host_execution_space Space>
-    forward_output forward(Space const& space, model_input const& input, attention_mode const& mode,
-                           forward_options const& options = {}) const {
+    template <activation T = float, exec::host_execution_space Space>
+    basic_forward_output<T> forward(Space const& space, model_input const& input, attention_mode const& mode,
+                                    forward_options const& options = {}) const {
         input.validate(config_);
         if (mode.needs_predictor() && !thresholds_) {
             detail::throw_invalid_argument("thresholds", "<none>",
@@ -171,16 +188,16 @@ public:
         double const eps = config_.layer_norm_eps;
         key_padding const padding = input.padding();
 
-        std::vector<float> x(static_cast<std::size_t>(rows * hidden)), x1(x.size()), tmp(x.size()), ctx(x.size());
-        std::vector<float> qkv(static_cast<std::size_t>(rows * 3 * hidden)), mid(static_cast<std::size_t>(rows * inter));
+        std::vector<T> x(static_cast<std::size_t>(rows * hidden)), x1(x.size()), tmp(x.size()), ctx(x.size());
+        std::vector<T> qkv(static_cast<std::size_t>(rows * 3 * hidden)), mid(static_cast<std::size_t>(rows * inter));
 
-        forward_output result;
+        basic_forward_output<T> result;
         exec::parallel_for(space, rows,
-                           detail::bert_embedding_kernel{input.input_ids.data(), input.token_type_ids.data(),
-                                                         weights_.embeddings.word.data(), weights_.embeddings.position.data(),
-                                                         weights_.embeddings.token_type.data(),
-                                                         weights_.embeddings.norm.weight.data(),
-                                                         weights_.embeddings.norm.bias.data(), x.data(), length, hidden, eps});
+                           detail::bert_embedding_kernel<T>{input.input_ids.data(), input.token_type_ids.data(),
+                                                            weights_.embeddings.word.data(), weights_.embeddings.position.data(),
+                                                            weights_.embeddings.token_type.data(),
+                                                            weights_.embeddings.norm.weight.data(),
+                                                            weights_.embeddings.norm.bias.data(), x.data(), length, hidden, eps});
         if (options.output_hidden_states) result.hidden_states.push_back(to_tensor(x, batch, length, hidden));
 
         bit_mask static_mask;
@@ -194,34 +211,39 @@ public:
                 if (padding.is_valid(b, j)) valid_words[static_cast<std::size_t>(b * words + j / mask_word_bits)] |= std::uint64_t{1} << (j % mask_word_bits);
         std::vector<std::uint8_t> empty_flags(static_cast<std::size_t>(batch * heads * length));
 
-        auto rows_view = [&](std::vector<float>& buf, index_t width) { return tensor_view<float, 2>(buf.data(), {rows, width}); };
-        auto crows_view = [&](std::vector<float> const& buf, index_t width) {
-            return tensor_view<float const, 2>(buf.data(), {rows, width});
-        };
+        auto rows_view = [&](std::vector<T>& buf, index_t width) { return tensor_view<T, 2>(buf.data(), {rows, width}); };
+        auto crows_view = [&](std::vector<T> const& buf, index_t width) { return tensor_view<T const, 2>(buf.data(), {rows, width}); };
 
         for (index_t n = 0; n < config_.num_hidden_layers; ++n) {
             layer_weights const& lw = weights_.layers[static_cast<std::size_t>(n)];
             linear_concat<Space, 3>(space, crows_view(x, hidden), {lw.query.weight.view(), lw.key.weight.view(), lw.value.weight.view()},
                                     {lw.query.bias.view(), lw.key.bias.view(), lw.value.bias.view()}, rows_view(qkv, 3 * hidden));
             std::initializer_list<index_t> const ext = {batch, heads, length, dim};
-            tensor_view<float const, 4> q(qkv.data(), ext, {length * 3 * hidden, dim, 3 * hidden, 1});
-            tensor_view<float const, 4> k(qkv.data() + hidden, ext, {length * 3 * hidden, dim, 3 * hidden, 1});
-            tensor_view<float const, 4> v(qkv.data() + 2 * hidden, ext, {length * 3 * hidden, dim, 3 * hidden, 1});
-            tensor_view<float, 4> o(ctx.data(), ext, {length * hidden, dim, hidden, 1});
-            if (options.on_qk) options.on_qk(n, q, k);
+            tensor_view<T const, 4> q(qkv.data(), ext, {length * 3 * hidden, dim, 3 * hidden, 1});
+            tensor_view<T const, 4> k(qkv.data() + hidden, ext, {length * 3 * hidden, dim, 3 * hidden, 1});
+            tensor_view<T const, 4> v(qkv.data() + 2 * hidden, ext, {length * 3 * hidden, dim, 3 * hidden, 1});
+            tensor_view<T, 4> o(ctx.data(), ext, {length * hidden, dim, hidden, 1});
+            if (options.on_qk) {
+                if constexpr (std::is_same_v<T, float>) {
+                    options.on_qk(n, q, k);
+                } else {
+                    tensor<float, 4> const qf = narrow_to_float(q), kf = narrow_to_float(k);
+                    options.on_qk(n, qf.cview(), kf.cview());
+                }
+            }
 
-            attention_options<float> ao;
+            attention_options<T> ao;
             ao.padding = padding;
             ao.empty_rows = options.empty_rows;
             layer_masks masks;
-            tensor<float, 4> predicted;
+            tensor<accum_t<T>, 4> predicted;
             switch (mode.type) {
                 case attention_mode::kind::dense: break;
                 case attention_mode::kind::static_mask: ao.kept = static_mask.view(); break;
                 case attention_mode::kind::sanger:
                 case attention_mode::kind::deq:
                 case attention_mode::kind::three_level: {
-                    predicted = tensor<float, 4>({batch, heads, length, length});
+                    predicted = tensor<accum_t<T>, 4>({batch, heads, length, length});
                     predict_scores(space, q, k, thresholds_->config(n), predicted.view());
                     if (mode.type == attention_mode::kind::sanger) {
                         masks.kept = bit_mask(batch, heads, length, length);
@@ -244,12 +266,13 @@ public:
                 }
             }
             layer_attention_stats ls;
-            if (mode.type == attention_mode::kind::dense && options.blas_dense_attention &&
-                detail::bert_dense_attention_applies(q, k, v, o, ao)) {
-                ls.stats = detail::bert_dense_attention(space, q, k, v, o, ao);
-            } else {
-                ls.stats = attention(space, q, k, v, o, ao);
+            bool blas_attention = false;
+            if constexpr (std::is_same_v<T, float>) {
+                blas_attention = mode.type == attention_mode::kind::dense && options.blas_dense_attention &&
+                                 detail::bert_dense_attention_applies(q, k, v, o, ao);
+                if (blas_attention) ls.stats = detail::bert_dense_attention(space, q, k, v, o, ao);
             }
+            if (!blas_attention) ls.stats = attention(space, q, k, v, o, ao);
             if (!ao.refined.empty()) {
                 exec::parallel_for(space, batch * heads * length,
                                    detail::bert_empty_row_kernel{ao.refined, valid_words.data(), padding, empty_flags.data(), heads, length});
@@ -265,14 +288,14 @@ public:
 
             linear(space, crows_view(ctx, hidden), lw.attention_output.weight.view(), lw.attention_output.bias.view(), rows_view(tmp, hidden));
             exec::parallel_for(space, rows,
-                               detail::bert_add_norm_kernel{tmp.data(), x.data(), lw.attention_norm.weight.data(),
-                                                            lw.attention_norm.bias.data(), x1.data(), hidden, eps});
+                               detail::bert_add_norm_kernel<T>{tmp.data(), x.data(), lw.attention_norm.weight.data(),
+                                                               lw.attention_norm.bias.data(), x1.data(), hidden, eps});
             linear(space, crows_view(x1, hidden), lw.intermediate.weight.view(), lw.intermediate.bias.view(), rows_view(mid, inter));
-            exec::parallel_for(space, rows, detail::bert_gelu_kernel{mid.data(), inter});
+            exec::parallel_for(space, rows, detail::bert_gelu_kernel<T>{mid.data(), inter});
             linear(space, crows_view(mid, inter), lw.output.weight.view(), lw.output.bias.view(), rows_view(tmp, hidden));
             exec::parallel_for(space, rows,
-                               detail::bert_add_norm_kernel{tmp.data(), x1.data(), lw.output_norm.weight.data(),
-                                                            lw.output_norm.bias.data(), x.data(), hidden, eps});
+                               detail::bert_add_norm_kernel<T>{tmp.data(), x1.data(), lw.output_norm.weight.data(),
+                                                               lw.output_norm.bias.data(), x.data(), hidden, eps});
             if (options.output_hidden_states) result.hidden_states.push_back(to_tensor(x, batch, length, hidden));
         }
         result.last_hidden_state = to_tensor(x, batch, length, hidden);
@@ -280,9 +303,19 @@ public:
     }
 
 private:
-    static tensor<float, 3> to_tensor(std::vector<float> const& x, index_t batch, index_t length, index_t hidden) {
-        tensor<float, 3> t({batch, length, hidden});
+    template <class T>
+    static tensor<T, 3> to_tensor(std::vector<T> const& x, index_t batch, index_t length, index_t hidden) {
+        tensor<T, 3> t({batch, length, hidden});
         std::copy(x.begin(), x.end(), t.data());
+        return t;
+    }
+
+    static tensor<float, 4> narrow_to_float(tensor_view<double const, 4> x) {
+        tensor<float, 4> t({x.extent(0), x.extent(1), x.extent(2), x.extent(3)});
+        for (index_t a = 0; a < x.extent(0); ++a)
+            for (index_t b = 0; b < x.extent(1); ++b)
+                for (index_t c = 0; c < x.extent(2); ++c)
+                    for (index_t d = 0; d < x.extent(3); ++d) t(a, b, c, d) = static_cast<float>(x(a, b, c, d));
         return t;
     }
 

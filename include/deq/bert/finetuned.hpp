@@ -282,6 +282,7 @@ public:
     finetuned_config const& settings() const noexcept { return settings_; }
 
     /// Logits of a batch: `classifier(pooler(encoder(input)))`.
+    /// @tparam T     Activation type: float (default) or double (reference precision, bert_model::forward).
     /// @tparam Space A host execution space.
     /// @param space   Execution space.
     /// @param input   The batch.
@@ -290,12 +291,12 @@ public:
     /// @param out     When not null, receives the encoder output (statistics, masks).
     /// @return The logits, [B, num_labels].
     /// @throws what bert_model::forward throws.
-    template <exec::host_execution_space Space>
-    tensor<float, 2> logits(Space const& space, model_input const& input, attention_mode const& mode, forward_options const& options = {},
-                            forward_output* out = nullptr) const {
-        forward_output f = model_.forward(space, input, mode, options);
-        tensor<float, 2> const pooled = pooler_output(space, f.last_hidden_state.cview(), *model_.weights().pooler);
-        tensor<float, 2> result = head_.logits(pooled.cview());
+    template <activation T = float, exec::host_execution_space Space>
+    tensor<T, 2> logits(Space const& space, model_input const& input, attention_mode const& mode, forward_options const& options = {},
+                        basic_forward_output<T>* out = nullptr) const {
+        basic_forward_output<T> f = model_.template forward<T>(space, input, mode, options);
+        tensor<T, 2> const pooled = pooler_output(space, f.last_hidden_state.cview(), *model_.weights().pooler);
+        tensor<T, 2> result = head_.logits(pooled.cview());
         if (out != nullptr) *out = std::move(f);
         return result;
     }

@@ -46,10 +46,12 @@ struct classification_head {
     }
 
     /// Logits from the pooled output.
+    /// @tparam T Activation type (float or double).
     /// @param pooled Pooled output ([B, hidden], see pooler_output()).
     /// @return The logits, [B, num_labels].
-    tensor<float, 2> logits(tensor_view<float const, 2> pooled) const {
-        tensor<float, 2> out({pooled.extent(0), num_labels()});
+    template <activation T>
+    tensor<T, 2> logits(tensor_view<T const, 2> pooled) const {
+        tensor<T, 2> out({pooled.extent(0), num_labels()});
         linear(pooled, classifier.weight.view(), classifier.bias.view(), out.view());
         return out;
     }
@@ -143,8 +145,8 @@ struct mlm_head {
         index_t const n = rows.extent(0), h = transform.out_features();
         tensor<float, 2> t({n, h});
         linear(rows, transform.weight.view(), transform.bias.view(), t.view());
-        exec::parallel_for(space, n, detail::bert_gelu_kernel{t.data(), h});
-        exec::parallel_for(space, n, detail::bert_layer_norm_kernel{t.data(), norm.weight.data(), norm.bias.data(), h, eps});
+        exec::parallel_for(space, n, detail::bert_gelu_kernel<float>{t.data(), h});
+        exec::parallel_for(space, n, detail::bert_layer_norm_kernel<float>{t.data(), norm.weight.data(), norm.bias.data(), h, eps});
         tensor<float, 2> out({n, decoder.extent(0)});
         linear(t.cview(), decoder.view(), bias.view(), out.view());
         return out;

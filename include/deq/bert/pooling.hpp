@@ -18,21 +18,22 @@ namespace deq::bert {
 
 /// The BERT pooler: `tanh(h[:, 0] · Wᵀ + b)` over the first ([CLS]) token of every sequence.
 /// @tparam Space A host execution space (runs the tanh).
+/// @tparam T     Activation type (float or double).
 /// @param space  Execution space.
 /// @param hidden Last hidden state, [B, L, H].
 /// @param pooler `pooler.dense` weights, [H, H].
 /// @return The pooled output, [B, H].
 /// @throws deq::shape_error when the shapes disagree.
-template <exec::host_execution_space Space>
-tensor<float, 2> pooler_output(Space const& space, tensor_view<float const, 3> hidden, linear_weights const& pooler) {
+template <exec::host_execution_space Space, activation T>
+tensor<T, 2> pooler_output(Space const& space, tensor_view<T const, 3> hidden, linear_weights const& pooler) {
     index_t const batch = hidden.extent(0), h = hidden.extent(2);
     if (batch == 0 || hidden.extent(1) == 0 || !hidden.is_contiguous()) {
         detail::throw_shape_error(detail::concat("pooler: 'hidden' has shape ", hidden.shape_string(), ": must be non-empty and contiguous"));
     }
-    tensor<float, 2> out({batch, pooler.out_features()});
-    tensor_view<float const, 2> cls(hidden.data(), {batch, h}, {hidden.stride(0), 1});
+    tensor<T, 2> out({batch, pooler.out_features()});
+    tensor_view<T const, 2> cls(hidden.data(), {batch, h}, {hidden.stride(0), 1});
     linear(cls, pooler.weight.view(), pooler.bias.view(), out.view());
-    exec::parallel_for(space, batch, detail::bert_tanh_kernel{out.data(), out.extent(1), out.extent(1)});
+    exec::parallel_for(space, batch, detail::bert_tanh_kernel<T>{out.data(), out.extent(1), out.extent(1)});
     return out;
 }
 

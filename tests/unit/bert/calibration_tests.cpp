@@ -73,6 +73,33 @@ TEST_CASE("calibrate: first batch sets the abs-max, later batches move it with E
     CHECK(out.summary().refinement_ratio() > 0.0);
 
     CHECK_THROWS_AS(deq::bert::calibrate(deq::exec::serial{}, model, std::vector<deq::bert::model_input>{}), deq::invalid_argument);
+
+    // from tokenized sequences: batches of 2 in order, padded to their longest = calibrate() on those batches
+    struct sequence {
+        std::vector<std::int32_t> input_ids, token_type_ids, attention_mask;
+    };
+    std::vector<sequence> seqs;
+    for (index_t b = 0; b < 3; ++b) {
+        index_t const len = batches[0].attention_mask.extent(1);
+        sequence s;
+        for (index_t l = 0; l < len && batches[0].attention_mask(b, l); ++l) {
+            s.input_ids.push_back(batches[0].input_ids(b, l));
+            s.token_type_ids.push_back(batches[0].token_type_ids(b, l));
+            s.attention_mask.push_back(1);
+        }
+        seqs.push_back(s);
+    }
+    auto const from_seqs = deq::bert::calibrate_encodings(deq::exec::serial{}, model, seqs, 2, 0, o);
+    std::vector<deq::bert::model_input> by_hand{deq::bert::model_input::from_encodings(std::span<sequence const>(seqs).first(2)),
+                                                deq::bert::model_input::from_encodings(std::span<sequence const>(seqs).subspan(2))};
+    auto const expected = deq::bert::calibrate(deq::exec::serial{}, model, by_hand, o);
+    CHECK(from_seqs.steps == 2);
+    for (std::size_t l = 0; l < 2; ++l) {
+        CHECK(from_seqs.layers[l].input_x_thresh == expected.layers[l].input_x_thresh);
+        CHECK(from_seqs.layers[l].input_y_thresh == expected.layers[l].input_y_thresh);
+    }
+    CHECK_THROWS_AS(deq::bert::calibrate_encodings(deq::exec::serial{}, model, seqs, 0, 0, o), deq::invalid_argument);
+    CHECK_THROWS_AS(deq::bert::calibrate_encodings(deq::exec::serial{}, model, std::vector<sequence>{}, 2, 0, o), deq::invalid_argument);
     o.bits = 1;
     CHECK_THROWS_AS(deq::bert::calibrate(deq::exec::serial{}, model, batches, o), deq::invalid_argument);
 }

@@ -67,6 +67,53 @@ TEST_CASE("bert_model dense forward matches an independent double-precision BERT
     CHECK(diff < 1e-5);
 }
 
+TEST_CASE("bert_model::forward<double>: the naive double-precision BERT to rounding, in dense and masked modes") {
+    auto const model = tiny_model();
+    auto const in = tiny_input(model.config(), {9, 20, 14});
+    deq::bert::forward_options o;
+    o.output_hidden_states = true;
+    o.keep_masks = true;
+    auto const naive = naive_forward(model.config(), model.weights(), in);
+    for (auto const& space_name : {"serial", "threads"}) {
+        CAPTURE(space_name);
+        auto const out = std::string(space_name) == "serial" ? model.forward<double>(deq::exec::serial{}, in, attention_mode::dense(), o)
+                                                             : model.forward<double>(deq::exec::threads{3}, in, attention_mode::dense(), o);
+        REQUIRE(out.hidden_states.size() == 3);
+        for (std::size_t n = 0; n < out.hidden_states.size(); ++n) {
+            double const err = max_diff(out.hidden_states[n], naive[n]);
+            CHECK_MESSAGE(err < 1e-12, "hidden state " << n << " max error " << err);
+        }
+        CHECK(out.summary().density() == 1.0);
+    }
+    // Sanger in double: the naive forward with the returned kept masks; the statistics match the float pass
+    // (on this model no decision sits within float rounding of its threshold)
+    auto const s = model.forward<double>(deq::exec::serial{}, in, parse_attention_mode("sanger:0.05"), o);
+    auto const s32 = model.forward(deq::exec::serial{}, in, parse_attention_mode("sanger:0.05"));
+    CHECK(s.summary().density() < 1.0);
+    CHECK(s.summary().density() == doctest::Approx(s32.summary().density()).epsilon(1e-12));
+    auto kept = [&](deq::index_t layer, deq::index_t b, deq::index_t h, deq::index_t i, deq::index_t j) {
+        return s.masks[static_cast<std::size_t>(layer)].kept.test(b, h, i, j);
+    };
+    double const err = max_diff(s.last_hidden_state, naive_forward(model.config(), model.weights(), in, kept).back());
+    CHECK_MESSAGE(err < 1e-12, "max error " << err);
+    // DEQ in double: refining everything is the dense pass; the adamax rule refines a fraction
+    auto const all = model.forward<double>(deq::exec::serial{}, in, attention_mode::deq(deq::mask_rule::keep_all()));
+    CHECK(max_diff(all.last_hidden_state, naive.back()) < 1e-12);
+    auto const d = model.forward<double>(deq::exec::serial{}, in, parse_attention_mode("deq:adamax_nb80"));
+    CHECK(d.summary().refinement_ratio() > 0.0);
+    CHECK(d.summary().refinement_ratio() < 1.0);
+    // the observer sees float copies of q and k
+    deq::bert::forward_options seen;
+    deq::index_t calls = 0;
+    seen.on_qk = [&](deq::index_t, deq::tensor_view<float const, 4> q, deq::tensor_view<float const, 4> k) {
+        ++calls;
+        CHECK(q.extent(3) == model.config().head_dim());
+        CHECK(k.extent(2) == 20);
+    };
+    (void)model.forward<double>(deq::exec::serial{}, in, attention_mode::dense(), seen);
+    CHECK(calls == 2);
+}
+
 TEST_CASE("bert_model static pattern forward matches the naive forward with the same pattern") {
     auto const model = tiny_model();
     auto const in = tiny_input(model.config(), {30, 17});

@@ -68,7 +68,7 @@ TEST_CASE("bert_gelu_kernel and bert_layer_norm_row against double references") 
         worst = std::max(worst, std::fabs(y[i] - ref) / (1.0 + std::fabs(ref)));
     }
     CHECK(worst < 4e-7);
-    CHECK(std::isnan(deq::detail::bert_gelu_kernel::gelu(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(std::isnan(deq::detail::bert_gelu_kernel<float>::gelu(std::numeric_limits<float>::quiet_NaN())));
 
     std::mt19937_64 gen(5);
     std::normal_distribution<float> d(3.0f, 4.0f);
@@ -188,7 +188,7 @@ TEST_CASE("bert_simd_run: the CPU's vector tier computes GELU, softmax and Layer
     // the kernels' loops, run as the program was compiled and through the tier the CPU supports
     auto work = [&](std::vector<float>& gelu, std::vector<float>& soft, std::vector<float>& norm) {
         gelu = soft = norm = x;
-        for (auto& v : gelu) v = deq::detail::bert_gelu_kernel::gelu(v);
+        for (auto& v : gelu) v = deq::detail::bert_gelu_kernel<float>::gelu(v);
         deq::detail::bert_softmax_row(soft.data(), pen.data(), n);
         deq::detail::bert_layer_norm_row(norm.data(), n, g.data(), b.data(), 1e-12);
     };

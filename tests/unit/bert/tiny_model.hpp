@@ -227,14 +227,15 @@ inline std::vector<matrix> naive_forward(deq::bert::bert_config const& c, deq::b
     return states;
 }
 
-/// Largest |a - b| between a float [B, L, H] tensor and a naive state.
-inline double max_diff(deq::tensor<float, 3> const& a, matrix const& b) {
+/// Largest |a - b| between a float or double [B, L, H] tensor and a naive state.
+template <class T>
+double max_diff(deq::tensor<T, 3> const& a, matrix const& b) {
     double m = 0;
     index_t const L = a.extent(1), H = a.extent(2);
     for (index_t i = 0; i < a.extent(0); ++i)
         for (index_t l = 0; l < L; ++l)
             for (index_t t = 0; t < H; ++t)
-                m = std::max(m, std::fabs(a(i, l, t) - b[static_cast<std::size_t>(i * L + l)][static_cast<std::size_t>(t)]));
+                m = std::max(m, std::fabs(static_cast<double>(a(i, l, t)) - b[static_cast<std::size_t>(i * L + l)][static_cast<std::size_t>(t)]));
     return m;
 }
 
