@@ -151,6 +151,19 @@ void compare_modes(deq::bert::bert_model const& model, deq::io::safetensors_file
     }
 }
 
+/// all-MiniLM-L6-v2 (the cases' model_dir, or $DEQ_MINILM_DIR) with the predictor thresholds of the cases file.
+deq::bert::bert_model minilm_with_case_thresholds(deq::io::safetensors_file const& f) {
+    fs::path model_dir = f.metadata().at("model_dir");
+    if (char const* env = std::getenv("DEQ_MINILM_DIR"); env != nullptr && *env) model_dir = env;
+    auto model = deq::bert::bert_model::load(model_dir);
+    auto const tx = f.get_float<1>("thresholds.input_x_thresh");
+    auto const ty = f.get_float<1>("thresholds.input_y_thresh");
+    deq::bert::predictor_thresholds t;
+    for (index_t l = 0; l < tx.extent(0); ++l) t.layers.push_back({tx(l), ty(l)});
+    model.set_thresholds(t);
+    return model;
+}
+
 }  // namespace
 
 TEST_CASE("all-MiniLM-L6-v2: hidden states, pooler and sentence embeddings match transformers") {
@@ -202,14 +215,7 @@ TEST_CASE("all-MiniLM-L6-v2: hidden states, pooler and sentence embeddings match
 
 TEST_CASE("all-MiniLM-L6-v2: sparse and DEQ modes agree with the PyTorch reference") {
     auto const f = deq::io::safetensors_file::open(cases_dir() / "minilm_cases.safetensors");
-    fs::path model_dir = f.metadata().at("model_dir");
-    if (char const* env = std::getenv("DEQ_MINILM_DIR"); env != nullptr && *env) model_dir = env;
-    auto model = deq::bert::bert_model::load(model_dir);
-    auto const tx = f.get_float<1>("thresholds.input_x_thresh");
-    auto const ty = f.get_float<1>("thresholds.input_y_thresh");
-    deq::bert::predictor_thresholds t;
-    for (index_t l = 0; l < tx.extent(0); ++l) t.layers.push_back({tx(l), ty(l)});
-    model.set_thresholds(t);
+    auto const model = minilm_with_case_thresholds(f);
     compare_modes(model, f, std::stoll(f.metadata().at("batches")), "all-MiniLM-L6-v2");
     flush_summary();
 }
@@ -219,14 +225,7 @@ TEST_CASE("all-MiniLM-L6-v2 in double precision: transformers' model.double() an
     // the last hidden state of every real token to 1e-9: in double no 4-bit level or kept entry flips on these
     // batches, so the modes match exactly (to rounding), not only statistically as in float32.
     auto const f = deq::io::safetensors_file::open(cases_dir() / "minilm_cases.safetensors");
-    fs::path model_dir = f.metadata().at("model_dir");
-    if (char const* env = std::getenv("DEQ_MINILM_DIR"); env != nullptr && *env) model_dir = env;
-    auto model = deq::bert::bert_model::load(model_dir);
-    auto const tx = f.get_float<1>("thresholds.input_x_thresh");
-    auto const ty = f.get_float<1>("thresholds.input_y_thresh");
-    deq::bert::predictor_thresholds t;
-    for (index_t l = 0; l < tx.extent(0); ++l) t.layers.push_back({tx(l), ty(l)});
-    model.set_thresholds(t);
+    auto const model = minilm_with_case_thresholds(f);
     index_t const batches = std::stoll(f.metadata().at("batches"));
     deq::exec::threads const space(2);
     deq::bert::forward_options o;

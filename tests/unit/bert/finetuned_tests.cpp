@@ -92,25 +92,20 @@ TEST_CASE("sequence_classifier: loads the head, the deq section and the threshol
     auto const states = bert_test::naive_forward(c, ck.weights, in);
     REQUIRE(logits.extent(0) == 2);
     REQUIRE(logits.extent(1) == 3);
-    double err = 0;
-    for (index_t b = 0; b < 2; ++b) {
-        auto const& cls = states.back()[static_cast<std::size_t>(b * in.length())];
-        std::vector<double> pooled = bert_test::naive_linear(cls, *ck.weights.pooler);
-        for (double& v : pooled) v = std::tanh(v);
-        auto const expect = bert_test::naive_linear(pooled, ck.classifier);
-        for (index_t k = 0; k < 3; ++k) err = std::max(err, std::fabs(logits(b, k) - expect[static_cast<std::size_t>(k)]));
-    }
-    CHECK(err < 1e-4);
+    auto const max_error = [&](auto const& got) {
+        double err = 0;
+        for (index_t b = 0; b < 2; ++b) {
+            auto const& cls = states.back()[static_cast<std::size_t>(b * in.length())];
+            std::vector<double> pooled = bert_test::naive_linear(cls, *ck.weights.pooler);
+            for (double& v : pooled) v = std::tanh(v);
+            auto const expect = bert_test::naive_linear(pooled, ck.classifier);
+            for (index_t k = 0; k < 3; ++k) err = std::max(err, std::fabs(static_cast<double>(got(b, k)) - expect[static_cast<std::size_t>(k)]));
+        }
+        return err;
+    };
+    CHECK(max_error(logits) < 1e-4);
     // In double precision the same logits agree with the naive double computation to rounding.
-    auto const wide = clf.logits<double>(deq::exec::serial{}, in, deq::bert::attention_mode::dense());
-    double err64 = 0;
-    for (index_t b = 0; b < 2; ++b) {
-        auto const& cls = states.back()[static_cast<std::size_t>(b * in.length())];
-        std::vector<double> pooled = bert_test::naive_linear(cls, *ck.weights.pooler);
-        for (double& v : pooled) v = std::tanh(v);
-        auto const expect = bert_test::naive_linear(pooled, ck.classifier);
-        for (index_t k = 0; k < 3; ++k) err64 = std::max(err64, std::fabs(wide(b, k) - expect[static_cast<std::size_t>(k)]));
-    }
+    double const err64 = max_error(clf.logits<double>(deq::exec::serial{}, in, deq::bert::attention_mode::dense()));
     CHECK_MESSAGE(err64 < 1e-12, "double logits max error " << err64);
     // The checkpoint's own (predictor) mode runs with the loaded thresholds.
     deq::bert::forward_output out;
