@@ -204,16 +204,11 @@ int main(int argc, char** argv) try {
                         cal.push_back(std::move(e));
                     }
                 }
-                std::vector<deq::bert::model_input> batches;
-                for (std::size_t i = 0; i < cal.size(); i += 4) {
-                    std::vector<deq::text::encoding> part(cal.begin() + static_cast<std::ptrdiff_t>(i),
-                                                          cal.begin() + static_cast<std::ptrdiff_t>(std::min(cal.size(), i + 4)));
-                    batches.push_back(deq::bert::model_input::from_encodings(part, static_cast<std::int32_t>(tokenizer.pad_id())));
-                }
                 deq::bert::calibration_options co;
                 co.origin = "deq::bert::calibrate: first " + std::to_string(cal.size()) + " inputs of " + (root / "train").string() +
                             " (sorted paths), batches of 4, dense attention, EMA 0.9999";
-                model.set_thresholds(deq::bert::calibrate(space, model, batches, co));
+                model.set_thresholds(
+                    deq::bert::calibrate_encodings(space, model, cal, 4, static_cast<std::int32_t>(tokenizer.pad_id()), co));
                 threshold_note = co.origin;
             }
             row r;

@@ -203,17 +203,12 @@ int main(int argc, char** argv) try {
                         if (static_cast<std::int64_t>(cal.size()) < o.calibration) cal.push_back(to_encoding(f));
                     }
                 }
-                std::vector<deq::bert::model_input> batches;
-                for (std::size_t i = 0; i < cal.size(); i += 8) {
-                    std::vector<deq::text::encoding> part(cal.begin() + static_cast<std::ptrdiff_t>(i),
-                                                          cal.begin() + static_cast<std::ptrdiff_t>(std::min(cal.size(), i + 8)));
-                    batches.push_back(deq::bert::model_input::from_encodings(part, static_cast<std::int32_t>(tokenizer.pad_id())));
-                }
                 deq::bert::calibration_options co;
                 co.origin = "deq::bert::calibrate: first " + std::to_string(cal.size()) + " features of articles [" +
                             std::to_string(o.train_articles.first) + ", " + std::to_string(o.train_articles.second) + ") of " +
                             data_file.string() + ", batches of 8, dense attention, EMA 0.9999";
-                model.set_thresholds(deq::bert::calibrate(space, model, batches, co));
+                model.set_thresholds(
+                    deq::bert::calibrate_encodings(space, model, cal, 8, static_cast<std::int32_t>(tokenizer.pad_id()), co));
                 threshold_note = co.origin;
             }
             row r;
