@@ -57,7 +57,7 @@ inline design parse_design(std::string_view name) {
                      design::sanger_reference}) {
         if (name == to_string(d)) return d;
     }
-    detail::throw_invalid_name("design", name, "dense, sanger, deq_v1, deq_v2, deq_v3, sanger_reference");
+    ::deq::detail::throw_invalid_name("design", name, "dense, sanger, deq_v1, deq_v2, deq_v3, sanger_reference");
 }
 
 /// Parameters of one accelerator. Defaults are Sanger's (64 x 16 PEs, 1 GHz, 16-bit operands,
@@ -115,52 +115,66 @@ struct architecture {
         return f * f;
     }
 
+    /// The largest value of every integer hardware parameter (PE rows and columns, window, exponential
+    /// units and latency, hidden size): 2^20, so that the cost model's products of a parameter with the
+    /// workload's extents stay exact in index_t.
+    static constexpr index_t max_parameter = index_t{1} << 20;
+
     /// Checks every parameter; throws deq::invalid_argument naming the parameter and its value.
     void validate() const {
         if (to_string(kind) == std::string_view("invalid")) {
-            detail::throw_invalid_argument("architecture.kind", static_cast<int>(kind), "is not a design");
+            ::deq::detail::throw_invalid_argument("architecture.kind", static_cast<int>(kind), "is not a design");
         }
-        if (rows < 1) detail::throw_invalid_argument("architecture.rows", rows, "must be >= 1 (PE rows)");
-        if (cols < 1) detail::throw_invalid_argument("architecture.cols", cols, "must be >= 1 (PEs per row)");
+        require_count("architecture.rows", rows, 1, "PE rows");
+        require_count("architecture.cols", cols, 1, "PEs per row");
         if (!(std::isfinite(frequency_ghz) && frequency_ghz > 0)) {
-            detail::throw_invalid_argument("architecture.frequency_ghz", frequency_ghz, "must be finite and > 0");
+            ::deq::detail::throw_invalid_argument("architecture.frequency_ghz", frequency_ghz, "must be finite and > 0");
         }
         if (!(std::isfinite(dram_bandwidth_gbs) && dram_bandwidth_gbs > 0)) {
-            detail::throw_invalid_argument("architecture.dram_bandwidth_gbs", dram_bandwidth_gbs, "must be finite and > 0");
+            ::deq::detail::throw_invalid_argument("architecture.dram_bandwidth_gbs", dram_bandwidth_gbs, "must be finite and > 0");
         }
         if (operand_bits < 2 || operand_bits > 32) {
-            detail::throw_invalid_argument("architecture.operand_bits", operand_bits, "must be in [2, 32]");
+            ::deq::detail::throw_invalid_argument("architecture.operand_bits", operand_bits, "must be in [2, 32]");
         }
         if (low_bits < 2 || low_bits > operand_bits) {
-            detail::throw_invalid_argument("architecture.low_bits", low_bits,
-                                           detail::concat("must be in [2, operand_bits = ", operand_bits, "]"));
+            ::deq::detail::throw_invalid_argument("architecture.low_bits", low_bits,
+                                           ::deq::detail::concat("must be in [2, operand_bits = ", operand_bits, "]"));
         }
         bool const fused = kind == design::deq_v1 || kind == design::deq_v2 || kind == design::deq_v3;
         if (fused && operand_bits % low_bits != 0) {
-            detail::throw_invalid_argument("architecture.low_bits", low_bits,
-                                           detail::concat("must divide operand_bits = ", operand_bits,
+            ::deq::detail::throw_invalid_argument("architecture.low_bits", low_bits,
+                                           ::deq::detail::concat("must divide operand_bits = ", operand_bits,
                                                           ": the multi-precision PE fuses low_bits sub-multipliers"));
         }
         if (predictor_accumulator_bits < 2 * low_bits || predictor_accumulator_bits > 64) {
-            detail::throw_invalid_argument("architecture.predictor_accumulator_bits", predictor_accumulator_bits,
-                                           detail::concat("must be in [2 * low_bits = ", 2 * low_bits,
+            ::deq::detail::throw_invalid_argument("architecture.predictor_accumulator_bits", predictor_accumulator_bits,
+                                           ::deq::detail::concat("must be in [2 * low_bits = ", 2 * low_bits,
                                                           ", 64] (it must at least hold one product)"));
         }
-        if (predictor_rows < 1) detail::throw_invalid_argument("architecture.predictor_rows", predictor_rows, "must be >= 1");
-        if (predictor_cols < 1) detail::throw_invalid_argument("architecture.predictor_cols", predictor_cols, "must be >= 1");
-        if (window < 1) detail::throw_invalid_argument("architecture.window", window, "must be >= 1");
-        if (exp_units < 1) detail::throw_invalid_argument("architecture.exp_units", exp_units, "must be >= 1");
-        if (exp_latency < 0) detail::throw_invalid_argument("architecture.exp_latency", exp_latency, "must be >= 0");
+        require_count("architecture.predictor_rows", predictor_rows, 1, "predictor PE rows");
+        require_count("architecture.predictor_cols", predictor_cols, 1, "predictor PE columns");
+        require_count("architecture.window", window, 1, "columns per window");
+        require_count("architecture.exp_units", exp_units, 1, "exponential units");
+        require_count("architecture.exp_latency", exp_latency, 0, "cycles");
         if (predict_passes < 1 || predict_passes > 2) {
-            detail::throw_invalid_argument("architecture.predict_passes", predict_passes, "must be 1 or 2");
+            ::deq::detail::throw_invalid_argument("architecture.predict_passes", predict_passes, "must be 1 or 2");
         }
-        if (reference_hidden < 1) detail::throw_invalid_argument("architecture.reference_hidden", reference_hidden, "must be >= 1");
+        require_count("architecture.reference_hidden", reference_hidden, 1, "hidden size");
         if (formula != reference_formula::bench_sanger && formula != reference_formula::bench_sanger_v2) {
-            detail::throw_invalid_argument("architecture.formula", static_cast<int>(formula), "is not a reference_formula");
+            ::deq::detail::throw_invalid_argument("architecture.formula", static_cast<int>(formula), "is not a reference_formula");
         }
         energy.validate();
         numerics.validate(operand_bits);
     }
+
+private:
+    static void require_count(char const* name, index_t value, index_t lo, char const* what) {
+        if (value < lo || value > max_parameter) {
+            ::deq::detail::throw_invalid_argument(name, value, ::deq::detail::concat("must be in [", lo, ", 2^20] (", what, ")"));
+        }
+    }
+
+public:
 
     /// The dense output-stationary baseline: 64 x 16 16-bit PEs (Sanger's MAC count), 1 GHz, 128 GB/s.
     /// @return The configuration.
@@ -182,7 +196,7 @@ struct architecture {
         if (version == 1) a.kind = design::deq_v1;
         else if (version == 2) a.kind = design::deq_v2;
         else if (version == 3) a.kind = design::deq_v3;
-        else detail::throw_invalid_argument("version", version, "must be 1, 2 or 3");
+        else ::deq::detail::throw_invalid_argument("version", version, "must be 1, 2 or 3");
         return a;
     }
     /// The reference Sanger cost model (algorithm.md §1.5).
@@ -207,7 +221,7 @@ struct architecture {
             case design::deq_v3: return deq(3);
             case design::sanger_reference: return reference();
         }
-        detail::throw_invalid_argument("design", static_cast<int>(d), "is not a design");
+        ::deq::detail::throw_invalid_argument("design", static_cast<int>(d), "is not a design");
     }
 };
 

@@ -56,29 +56,29 @@ struct datapath_numerics {
     /// @param operand_bits Width of the high-precision operands.
     void validate(int operand_bits) const {
         if (operand_frac_bits < 0 || operand_frac_bits >= operand_bits) {
-            detail::throw_invalid_argument("numerics.operand_frac_bits", operand_frac_bits,
-                                           detail::concat("must be in [0, operand_bits = ", operand_bits, ")"));
+            ::deq::detail::throw_invalid_argument("numerics.operand_frac_bits", operand_frac_bits,
+                                           ::deq::detail::concat("must be in [0, operand_bits = ", operand_bits, ")"));
         }
-        if (score_bits < 2 || score_bits > 48) detail::throw_invalid_argument("numerics.score_bits", score_bits, "must be in [2, 48]");
+        if (score_bits < 2 || score_bits > 48) ::deq::detail::throw_invalid_argument("numerics.score_bits", score_bits, "must be in [2, 48]");
         if (score_frac_bits < 0 || score_frac_bits >= score_bits - 1) {
-            detail::throw_invalid_argument("numerics.score_frac_bits", score_frac_bits,
-                                           detail::concat("must be in [0, score_bits - 1 = ", score_bits - 1,
+            ::deq::detail::throw_invalid_argument("numerics.score_frac_bits", score_frac_bits,
+                                           ::deq::detail::concat("must be in [0, score_bits - 1 = ", score_bits - 1,
                                                           ") (exp values up to 1.0 need an integer bit)"));
         }
         if (accumulator_bits < 2 || accumulator_bits > 64) {
-            detail::throw_invalid_argument("numerics.accumulator_bits", accumulator_bits, "must be in [2, 64]");
+            ::deq::detail::throw_invalid_argument("numerics.accumulator_bits", accumulator_bits, "must be in [2, 64]");
         }
-        if (lut_bits < 1 || lut_bits > 12) detail::throw_invalid_argument("numerics.lut_bits", lut_bits, "must be in [1, 12]");
+        if (lut_bits < 1 || lut_bits > 12) ::deq::detail::throw_invalid_argument("numerics.lut_bits", lut_bits, "must be in [1, 12]");
         if (exp == exp_method::sanger_lut && lut_bits > score_frac_bits + 4) {
-            detail::throw_invalid_argument("numerics.lut_bits", lut_bits,
-                                           detail::concat("must be <= score_frac_bits + 4 = ", score_frac_bits + 4,
+            ::deq::detail::throw_invalid_argument("numerics.lut_bits", lut_bits,
+                                           ::deq::detail::concat("must be <= score_frac_bits + 4 = ", score_frac_bits + 4,
                                                           " (the LUT is addressed by fraction bits)"));
         }
         if (exp != exp_method::exact && exp != exp_method::sanger_lut) {
-            detail::throw_invalid_argument("numerics.exp", static_cast<int>(exp), "is not an exp_method");
+            ::deq::detail::throw_invalid_argument("numerics.exp", static_cast<int>(exp), "is not an exp_method");
         }
         if (mode != numerics_mode::host && mode != numerics_mode::fixed_point) {
-            detail::throw_invalid_argument("numerics.mode", static_cast<int>(mode), "is not a numerics_mode");
+            ::deq::detail::throw_invalid_argument("numerics.mode", static_cast<int>(mode), "is not a numerics_mode");
         }
     }
 };
@@ -120,11 +120,11 @@ public:
     /// @param method   Exact or Sanger's LUT approximation.
     /// @param lut_bits LUT address bits (sanger_lut only).
     exp_unit(int point, exp_method method, int lut_bits = 6) : point_(point), lut_bits_(lut_bits), method_(method) {
-        if (point < 0 || point > 40) detail::throw_invalid_argument("exp_unit.point", point, "must be in [0, 40]");
+        if (point < 0 || point > 40) ::deq::detail::throw_invalid_argument("exp_unit.point", point, "must be in [0, 40]");
         if (method == exp_method::sanger_lut) {
             if (lut_bits < 1 || lut_bits > point + append_bits) {
-                detail::throw_invalid_argument("exp_unit.lut_bits", lut_bits,
-                                               detail::concat("must be in [1, point + 4 = ", point + append_bits, "]"));
+                ::deq::detail::throw_invalid_argument("exp_unit.lut_bits", lut_bits,
+                                               ::deq::detail::concat("must be in [1, point + 4 = ", point + append_bits, "]"));
             }
             std::size_t const n = std::size_t{1} << lut_bits;
             lut_.resize(n);
@@ -140,7 +140,7 @@ public:
     /// @return The fixed-point exponential (0 when it underflows the format).
     /// @throws deq::invalid_argument for a positive input.
     std::int64_t operator()(std::int64_t x) const {
-        if (x > 0) detail::throw_invalid_argument("exp_unit input", x, "must be <= 0 (scores minus the row maximum)");
+        if (x > 0) ::deq::detail::throw_invalid_argument("exp_unit input", x, "must be <= 0 (scores minus the row maximum)");
         if (method_ == exp_method::exact) return to_fixed(std::exp(std::ldexp(static_cast<double>(x), -point_)), point_);
         int const vp = point_ + append_bits;
         std::int64_t const y = x * 23;  // (x<<4) + (x<<3) - x: x·1.4375 with 4 appended fraction bits

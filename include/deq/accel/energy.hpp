@@ -44,7 +44,7 @@ struct energy_table {
 
 private:
     static void check(char const* name, double value) {
-        if (!(std::isfinite(value) && value >= 0)) detail::throw_invalid_argument(name, value, "must be finite and >= 0");
+        if (!(std::isfinite(value) && value >= 0)) ::deq::detail::throw_invalid_argument(name, value, "must be finite and >= 0");
     }
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../core/bit_mask.hpp"
+#include "../core/checked_size.hpp"
 #include "../core/error.hpp"
 #include "../core/padding.hpp"
 #include "../core/tensor.hpp"
@@ -43,21 +44,36 @@ struct attention_workload {
         return lq == lk ? padding : key_padding{};
     }
 
+    /// The largest head dimension (dim, dv) the cost model accepts.
+    static constexpr index_t max_head_dim = index_t{1} << 20;
+
     /// Checks extents, padding, masks and the predictor width.
     /// @throws deq::shape_error naming the extent, the padding or the mask ("kept" / "refined") whose shape
     ///         does not fit; deq::invalid_argument for `predictor_bits` outside {0} ∪ [2, 16].
     void validate() const {
         if (batch < 1 || heads < 1 || lq < 1 || lk < 1 || dim < 1 || dv < 1) {
-            detail::throw_shape_error(detail::concat("attention_workload extents batch = ", batch, ", heads = ", heads,
+            ::deq::detail::throw_shape_error(::deq::detail::concat("attention_workload extents batch = ", batch, ", heads = ", heads,
                                                      ", lq = ", lq, ", lk = ", lk, ", dim = ", dim, ", dv = ", dv,
                                                      ": every extent must be >= 1"));
+        }
+        // The cost model multiplies these extents with each other and with the hardware parameters
+        // (at most architecture::max_parameter): every operand and the score matrix must be countable,
+        // and the head dimensions are bounded like a hardware parameter.
+        ::deq::detail::checked_size("attention_workload scores [batch, heads, lq, lk]", {batch, heads, lq, lk});
+        ::deq::detail::checked_size("attention_workload q [batch, heads, lq, dim]", {batch, heads, lq, dim});
+        ::deq::detail::checked_size("attention_workload k [batch, heads, lk, dim]", {batch, heads, lk, dim});
+        ::deq::detail::checked_size("attention_workload v [batch, heads, lk, dv]", {batch, heads, lk, dv});
+        ::deq::detail::checked_size("attention_workload out [batch, heads, lq, dv]", {batch, heads, lq, dv});
+        if (dim > max_head_dim || dv > max_head_dim) {
+            ::deq::detail::throw_shape_error(::deq::detail::concat("attention_workload dim = ", dim, ", dv = ", dv,
+                                                                 ": head dimensions above 2^20 are not modelled"));
         }
         padding.check(batch, lk, "padding");
         query_padding.check(batch, lq, "query_padding");
         check_mask("kept", kept);
         check_mask("refined", refined);
         if (predictor_bits != 0 && (predictor_bits < 2 || predictor_bits > 16)) {
-            detail::throw_invalid_argument("attention_workload.predictor_bits", predictor_bits, "must be 0 or in [2, 16]");
+            ::deq::detail::throw_invalid_argument("attention_workload.predictor_bits", predictor_bits, "must be 0 or in [2, 16]");
         }
     }
 
@@ -66,7 +82,7 @@ private:
         if (m.empty()) return;
         if ((m.batch() != 1 && m.batch() != batch) || (m.heads() != 1 && m.heads() != heads) || m.rows() != lq ||
             m.cols() != lk) {
-            detail::throw_shape_error(detail::concat("'", name, "' has shape [", m.batch(), ", ", m.heads(), ", ", m.rows(),
+            ::deq::detail::throw_shape_error(::deq::detail::concat("'", name, "' has shape [", m.batch(), ", ", m.heads(), ", ", m.rows(),
                                                      ", ", m.cols(), "], expected [", batch, " or 1, ", heads, " or 1, ",
                                                      lq, ", ", lk, "]"));
         }

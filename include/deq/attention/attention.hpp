@@ -55,6 +55,24 @@ namespace detail {
 /// this many scores of scratch; normally a single launch).
 inline constexpr index_t attention_scratch_budget = index_t{1} << 22;
 
+/// Throws deq::numeric_error for the first row whose result overflowed the score type although the
+/// inputs were finite (attention_row_record::overflow), naming the row.
+template <class S>
+void attention_check_overflow(std::vector<attention_row_record> const& records, index_t heads, index_t lq) {
+    for (std::size_t r = 0; r < records.size(); ++r) {
+        if (records[r].overflow == attention_overflow_none) continue;
+        index_t b = 0, h = 0, i = 0;
+        attention_split_row(static_cast<index_t>(r), heads, lq, b, h, i);
+        char const* const type = sizeof(S) <= 4 ? "float" : "double";
+        if (records[r].overflow == attention_overflow_scores) {
+            throw numeric_error(concat("deq: attention scores of row [", b, ", ", h, ", ", i, "] overflow the score type (",
+                                       type, "): q and k are finite but q·k/sqrt(d) is not; scale q or k down"));
+        }
+        throw numeric_error(concat("deq: attention output of row [", b, ", ", h, ", ", i, "] overflows the score type (",
+                                   type, "): the weighted sum of the finite values 'v' is not finite"));
+    }
+}
+
 /// Reduces the per-row records into attention_stats.
 template <class S>
 attention_stats attention_reduce_stats(std::vector<attention_row_record> const& records, index_t batch, index_t heads,
@@ -160,6 +178,9 @@ attention_stats attention_compute(Space const& space, tensor_view<T const, 4> q,
                                                   first};
         exec::parallel_for(space, n, kernel);
     }
+    // The inputs were checked finite, so a non-finite row is an overflow; without the check the
+    // caller vouched for the inputs and non-finite inputs give unspecified results.
+    if (options.check_finite) detail::attention_check_overflow<S>(records, heads, lq);
     return detail::attention_reduce_stats(records, batch, heads, lq, lk, options);
 }
 
@@ -213,7 +234,8 @@ struct attention_impl {
 /// @throws deq::shape_error for mismatched or zero extents (naming the tensor and both shapes) or masks
 ///         of the wrong shape; deq::invalid_argument when `refined` is given without `predicted` or the
 ///         policy is invalid; deq::numeric_error for NaN/Inf in q, k, v or the used predicted scores
-///         (naming the tensor and the index) when `check_finite` is set.
+///         (naming the tensor and the index) when `check_finite` is set, and for finite inputs whose
+///         scores or outputs overflow the score type (naming the row).
 template <exec::host_execution_space Space, attention_element T>
 attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                           tensor_view<T const, 4> v, tensor_view<T, 4> out,

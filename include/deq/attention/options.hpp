@@ -73,7 +73,9 @@ struct attention_options {
     /// What to do with query rows that have no kept real key.
     empty_row_policy empty_rows = empty_row_policy::reference;
     /// Reject NaN/Inf in q, k, v (and in `predicted` when it is used) with deq::numeric_error naming the
-    /// tensor and the index. With `false` and non-finite inputs the results are unspecified.
+    /// tensor and the index, and finite inputs whose scores or outputs overflow the score type (naming
+    /// the row) instead of returning a non-finite output. With `false` neither check runs and
+    /// non-finite inputs (or overflowing scores) give unspecified results.
     bool check_finite = true;
     /// Allow the kernel to skip computing pruned scores where that is exact: in a row with a kept real
     /// key, a pruned entry is skipped only when a bound on |q_i·k_j|/√d (from the row's q norm and the

@@ -14,6 +14,7 @@
 
 #include "../core/accumulator.hpp"
 #include "../core/bit_mask.hpp"
+#include "../core/checked_size.hpp"
 #include "../core/padding.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
@@ -31,9 +32,13 @@ namespace deq {
 namespace detail {
 
 /// Validates the operands and padding of a pipeline before any work (so errors name the caller's tensors).
+/// The sizes come first: the predicted scores and masks [B, H, Lq, Lk] that the pipeline allocates
+/// must be countable before the (linear-time) value checks run.
 template <class T, class S>
 void pipeline_precheck(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
                        tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out, key_padding const& padding) {
+    attention_check_operands(q, k, v, out);
+    checked_size("the predicted scores [B, H, Lq, Lk] of a pipeline", {q.extent(0), q.extent(1), q.extent(2), k.extent(2)});
     attention_options<S> options;
     options.padding = padding;
     attention_validate(q, k, v, out, options);

@@ -114,17 +114,22 @@ void linear(tensor_view<T const, 2> x, tensor_view<float const, 2> w, tensor_vie
     detail::bert_linear_unchecked(x, w, b, y);
 }
 
+/// The largest number of parts linear_concat() splits one call into (parts are scheduled dynamically
+/// over the space's threads; the split itself does not depend on them).
+inline constexpr index_t linear_parts = 16;
+
 /// Several linear layers on the same input whose outputs are concatenated along the columns of @p y
 /// (e.g. the query, key and value projections written into one [n, 3·hidden] buffer), as one
 /// parallel_for over a host execution space: `y[:, off_s : off_s + out_s] = x · w_sᵀ + b_s`.
 ///
 /// Work split (each part is one single-threaded `cblas_sgemm` per segment it touches, so use it with
 /// the BLAS library set to one thread, set_blas_threads(1)): when there are fewer rows than output
-/// columns, the output columns (all segments together) are split into up to `concurrency(space)`
-/// contiguous ranges, so that every weight is packed by the BLAS once per call; otherwise the rows are.
-/// Boundaries are at multiples of 32 rows or columns. Every output element is the same dot product
-/// however the work is split, but the BLAS library chooses its kernels by matrix size, so the last
-/// bits may depend on the number of threads.
+/// columns, the output columns (all segments together) are split into contiguous ranges, so that every
+/// weight is packed by the BLAS once per call; otherwise the rows are. Boundaries are at multiples of
+/// 32 rows or columns, and the parts (at most linear_parts) depend on the shapes only, never on the
+/// number of threads: the BLAS library chooses its kernels by matrix size, so a split that followed
+/// the thread count would change the last bits. The result is therefore bit-identical on every host
+/// space and thread count.
 /// @tparam Space A host execution space.
 /// @tparam Segments Number of layers.
 /// @tparam T Activation type (float or double).
@@ -151,7 +156,7 @@ void linear_concat(Space const& space, tensor_view<T const, 2> x, std::array<ten
     constexpr index_t unit = 32;
     bool const by_columns = n < total;
     index_t const units = (by_columns ? total : n) / unit;
-    index_t const blocks = std::max<index_t>(1, std::min<index_t>(exec::backend<Space>::concurrency(space), units));
+    index_t const blocks = std::max<index_t>(1, std::min<index_t>(linear_parts, units));
     auto const run = [&](index_t blk) {
         index_t const lo = units * blk / blocks * unit;
         index_t const hi = blk + 1 == blocks ? (by_columns ? total : n) : units * (blk + 1) / blocks * unit;

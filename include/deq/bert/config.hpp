@@ -9,12 +9,15 @@
 /// (dropout rates, architectures, ...) are ignored. Errors name the file and the field.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "../core/checked_size.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../io/json.hpp"
@@ -74,6 +77,11 @@ struct bert_config {
         if (pad_token_id < 0 || pad_token_id >= vocab_size) {
             detail::throw_invalid_argument("pad_token_id", pad_token_id, detail::concat("must be in [0, vocab_size = ", vocab_size, ")"));
         }
+        // The weight matrices these extents describe must be countable (the forward pass multiplies them).
+        detail::checked_size("bert_config embeddings [vocab_size, hidden_size]", {vocab_size, hidden_size});
+        detail::checked_size("bert_config positions [max_position_embeddings, hidden_size]", {max_position_embeddings, hidden_size});
+        detail::checked_size("bert_config feed-forward [intermediate_size, hidden_size]", {intermediate_size, hidden_size});
+        detail::checked_size("bert_config query-key-value [3, hidden_size, hidden_size]", {3, hidden_size, hidden_size});
     }
 
     /// Reads a configuration from a parsed `config.json` object (see the file documentation for the
@@ -107,6 +115,15 @@ struct bert_config {
         }
         if (io::json const* pad = doc.find("pad_token_id"); pad != nullptr && !pad->is_null()) {
             c.pad_token_id = pad->as_int(0, c.vocab_size - 1);
+        }
+        for (auto const& [field, rows] : {std::pair<char const*, index_t>{"vocab_size", c.vocab_size},
+                                          {"intermediate_size", c.intermediate_size}}) {
+            index_t elements = 0;
+            std::array<index_t, 2> const extents{rows, c.hidden_size};
+            if (!detail::extents_fit(extents, elements)) {
+                doc.at(field).fail(detail::concat(field, " x hidden_size = ", rows, " x ", c.hidden_size,
+                                                  " elements do not fit a 64-bit count"));
+            }
         }
         if (c.hidden_size % c.num_attention_heads != 0) {
             doc.at("hidden_size").fail(detail::concat("hidden_size = ", c.hidden_size, " is not a multiple of num_attention_heads = ",

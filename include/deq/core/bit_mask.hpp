@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "checked_size.hpp"
 #include "error.hpp"
 #include "tensor.hpp"
 
@@ -19,6 +20,18 @@ namespace deq {
 
 /// Number of mask bits per storage word.
 inline constexpr index_t mask_word_bits = 64;
+
+/// Storage words of one packed row of @p cols bits (exact for every cols >= 0, no overflow).
+/// @param cols Number of columns.
+/// @return ceil(cols / 64).
+DEQ_HOST_DEVICE constexpr index_t mask_words_per_row(index_t cols) {
+    return cols / mask_word_bits + (cols % mask_word_bits != 0 ? 1 : 0);
+}
+
+namespace detail {
+/// Tag of the unchecked bit-mask view constructor (extents already validated by the owner).
+struct unchecked_extents_t {};
+}  // namespace detail
 
 /// Non-owning view of a bit mask; trivially copyable and usable inside kernels.
 /// @tparam Word `std::uint64_t` for a mutable view or `std::uint64_t const` for a read-only one.
@@ -33,17 +46,29 @@ public:
     /// @param heads   Head extent (1 broadcasts over heads).
     /// @param rows    Number of query rows.
     /// @param cols    Number of key columns.
+    /// @throws deq::shape_error for a negative extent or extents whose bit count does not fit index_t.
     constexpr basic_bit_mask_view(Word* words, index_t batch, index_t heads, index_t rows, index_t cols)
-        : words_(words), batch_(batch), heads_(heads), rows_(rows), cols_(cols),
-          words_per_row_((cols + mask_word_bits - 1) / mask_word_bits) {}
+        : basic_bit_mask_view(words, batch, heads, rows, cols, detail::unchecked_extents_t{}) {
+        detail::checked_size("bit_mask_view", {batch, heads, rows, cols});
+    }
+    /// A view of packed words whose extents the caller has already validated (internal).
+    /// @param words   Packed rows.
+    /// @param batch   Batch extent.
+    /// @param heads   Head extent.
+    /// @param rows    Number of query rows.
+    /// @param cols    Number of key columns.
+    DEQ_HOST_DEVICE constexpr basic_bit_mask_view(Word* words, index_t batch, index_t heads, index_t rows, index_t cols,
+                                                  detail::unchecked_extents_t)
+        : words_(words), batch_(batch), heads_(heads), rows_(rows), cols_(cols), words_per_row_(mask_words_per_row(cols)) {}
 
     /// Conversion of a mutable view to a read-only one.
     /// @tparam W Word type of the source view.
     /// @param other The mutable view.
     template <class W>
         requires(std::is_same_v<W const, Word> && !std::is_same_v<W, Word>)
-    constexpr basic_bit_mask_view(basic_bit_mask_view<W> const& other)
-        : basic_bit_mask_view(other.words(), other.batch(), other.heads(), other.rows(), other.cols()) {}
+    DEQ_HOST_DEVICE constexpr basic_bit_mask_view(basic_bit_mask_view<W> const& other)
+        : basic_bit_mask_view(other.words(), other.batch(), other.heads(), other.rows(), other.cols(),
+                              detail::unchecked_extents_t{}) {}
 
     /// @return Batch extent (1 means broadcast).
     DEQ_HOST_DEVICE constexpr index_t batch() const { return batch_; }
@@ -133,13 +158,16 @@ public:
     /// @param rows  Number of query rows.
     /// @param cols  Number of key columns.
     /// @param value Initial value of every bit.
+    /// @throws deq::shape_error for extents out of range or whose bit count does not fit index_t.
     bit_mask(index_t batch, index_t heads, index_t rows, index_t cols, bool value = false)
         : batch_(batch), heads_(heads), rows_(rows), cols_(cols) {
         if (batch < 1 || heads < 1 || rows < 0 || cols < 0) {
             detail::throw_shape_error(detail::concat("bit_mask extents [", batch, ", ", heads, ", ", rows, ", ", cols,
                                                      "]: batch and heads must be >= 1, rows and cols >= 0"));
         }
-        words_.assign(static_cast<std::size_t>(batch * heads * rows * words_per_row()), 0);
+        detail::checked_size("bit_mask", {batch, heads, rows, cols});
+        index_t const words = batch * heads * rows * words_per_row();  // <= the bit count, which fits
+        words_.assign(detail::checked_bytes("bit_mask", words, sizeof(std::uint64_t)) / sizeof(std::uint64_t), 0);
         if (value) fill(true);
     }
 
@@ -152,14 +180,14 @@ public:
     /// @return Number of columns.
     index_t cols() const { return cols_; }
     /// @return Storage words per row.
-    index_t words_per_row() const { return (cols_ + mask_word_bits - 1) / mask_word_bits; }
+    index_t words_per_row() const { return mask_words_per_row(cols_); }
     /// @return True when the mask has no storage.
     bool empty() const { return words_.empty(); }
 
     /// @return A mutable view.
-    bit_mask_view view() { return {words_.data(), batch_, heads_, rows_, cols_}; }
+    bit_mask_view view() { return {words_.data(), batch_, heads_, rows_, cols_, detail::unchecked_extents_t{}}; }
     /// @return A read-only view.
-    const_bit_mask_view view() const { return {words_.data(), batch_, heads_, rows_, cols_}; }
+    const_bit_mask_view view() const { return {words_.data(), batch_, heads_, rows_, cols_, detail::unchecked_extents_t{}}; }
 
     /// Value of bit (b, h, i, j).
     /// @param b Batch index.

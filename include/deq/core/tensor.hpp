@@ -6,20 +6,20 @@
 /// host memory and hands out views.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "../config.hpp"
+#include "checked_size.hpp"
 #include "error.hpp"
 
 namespace deq {
-
-/// Signed index type used for every extent, stride and offset.
-using index_t = std::int64_t;
 
 /// A non-owning, strided, row-major-by-default view of a rank-@p Rank array.
 /// @tparam T    Element type (may be const-qualified).
@@ -42,12 +42,15 @@ public:
     /// A contiguous row-major view of @p data with the given extents.
     /// @param data    Pointer to the first element.
     /// @param extents The extent of each dimension, outermost first.
+    /// @throws deq::shape_error for a wrong number of extents, a negative extent, or extents whose
+    ///         product (of the non-zero ones) does not fit index_t.
     constexpr tensor_view(T* data, std::initializer_list<index_t> extents) : data_(data) {
         assign_extents(extents);
+        detail::checked_size("tensor_view", std::span<index_t const>(extents_, Rank));
         index_t s = 1;
         for (int r = Rank - 1; r >= 0; --r) {
             strides_[r] = s;
-            s *= extents_[r];
+            s *= extents_[r];  // cannot overflow: checked_size() bounded the product
         }
     }
 
@@ -55,6 +58,8 @@ public:
     /// @param data    Pointer to the element at index (0, ..., 0).
     /// @param extents The extent of each dimension, outermost first.
     /// @param strides The distance in elements between neighbours along each dimension.
+    /// @throws deq::shape_error for a wrong number of extents or strides, a negative extent, extents
+    ///         whose product does not fit index_t, or strides that reach offsets beyond index_t.
     constexpr tensor_view(T* data, std::initializer_list<index_t> extents, std::initializer_list<index_t> strides)
         : data_(data) {
         assign_extents(extents);
@@ -63,6 +68,8 @@ public:
         }
         int r = 0;
         for (index_t s : strides) strides_[r++] = s;
+        detail::checked_size("tensor_view", std::span<index_t const>(extents_, Rank));
+        detail::checked_span("tensor_view", std::span<index_t const>(extents_, Rank), std::span<index_t const>(strides_, Rank));
     }
 
     /// Implicit conversion from a view of non-const elements to a view of const elements.
@@ -146,6 +153,86 @@ private:
     index_t strides_[Rank] = {};
 };
 
+namespace detail {
+
+/// Contiguous storage of `bool` elements for deq::tensor<bool, R> (std::vector<bool> packs bits and
+/// has no data()); offers the members of std::vector that tensor's users rely on.
+class bool_storage {
+public:
+    /// The element type.
+    using value_type = bool;
+    /// Iterator over the elements.
+    using iterator = bool*;
+    /// Read-only iterator over the elements.
+    using const_iterator = bool const*;
+
+    bool_storage() = default;
+    /// Copies another buffer.
+    /// @param other The source.
+    bool_storage(bool_storage const& other) { *this = other; }
+    bool_storage(bool_storage&&) noexcept = default;
+    /// Copies another buffer.
+    /// @param other The source.
+    /// @return This buffer.
+    bool_storage& operator=(bool_storage const& other) {
+        if (this != &other) {
+            assign(other.size_, false);
+            std::copy(other.begin(), other.end(), begin());
+        }
+        return *this;
+    }
+    bool_storage& operator=(bool_storage&&) noexcept = default;
+
+    /// Replaces the contents by @p n copies of @p value.
+    /// @param n     Element count.
+    /// @param value Element value.
+    void assign(std::size_t n, bool value) {
+        data_ = n == 0 ? nullptr : std::make_unique<bool[]>(n);
+        size_ = n;
+        std::fill(begin(), end(), value);
+    }
+    /// @return Number of elements.
+    std::size_t size() const noexcept { return size_; }
+    /// @return True when there is no element.
+    bool empty() const noexcept { return size_ == 0; }
+    /// @return Pointer to the first element.
+    bool* data() noexcept { return data_.get(); }
+    /// @return Pointer to the first element.
+    bool const* data() const noexcept { return data_.get(); }
+    /// @return Iterator to the first element.
+    bool* begin() noexcept { return data(); }
+    /// @return Iterator past the last element.
+    bool* end() noexcept { return data() + size_; }
+    /// @return Iterator to the first element.
+    bool const* begin() const noexcept { return data(); }
+    /// @return Iterator past the last element.
+    bool const* end() const noexcept { return data() + size_; }
+    /// @param i Element index.
+    /// @return Element @p i.
+    bool& operator[](std::size_t i) noexcept { return data_[i]; }
+    /// @param i Element index.
+    /// @return Element @p i.
+    bool const& operator[](std::size_t i) const noexcept { return data_[i]; }
+    /// Element-wise equality.
+    /// @param a First buffer.
+    /// @param b Second buffer.
+    /// @return True when sizes and elements agree.
+    friend bool operator==(bool_storage const& a, bool_storage const& b) {
+        return a.size_ == b.size_ && std::equal(a.begin(), a.end(), b.begin());
+    }
+
+private:
+    std::unique_ptr<bool[]> data_;
+    std::size_t size_ = 0;
+};
+
+}  // namespace detail
+
+/// The storage of a deq::tensor<T, R>: std::vector<T>, except detail::bool_storage for bool.
+/// @tparam T Element type.
+template <class T>
+using tensor_storage_t = std::conditional_t<std::is_same_v<T, bool>, detail::bool_storage, std::vector<T>>;
+
 /// An owning, contiguous, row-major host tensor.
 /// @tparam T    Element type.
 /// @tparam Rank Number of dimensions.
@@ -163,17 +250,16 @@ public:
     /// A tensor with the given extents, every element set to @p fill.
     /// @param extents The extent of each dimension, outermost first.
     /// @param fill    Initial value of every element.
+    /// @throws deq::shape_error for a wrong number of extents, a negative extent, or extents whose
+    ///         product (of the non-zero ones) does not fit index_t or whose bytes exceed any allocation.
     explicit tensor(std::initializer_list<index_t> extents, T const& fill = T{}) {
         if (static_cast<int>(extents.size()) != Rank) {
             detail::throw_shape_error(detail::concat("tensor of rank ", Rank, " given ", extents.size(), " extents"));
         }
-        index_t n = 1;
+        index_t const n = detail::checked_size("tensor", extents);
+        detail::checked_bytes("tensor", n, sizeof(T));
         int r = 0;
-        for (index_t e : extents) {
-            if (e < 0) detail::throw_shape_error(detail::concat("negative extent ", e, " in dimension ", r));
-            extents_[r++] = e;
-            n *= e;
-        }
+        for (index_t e : extents) extents_[r++] = e;
         data_.assign(static_cast<std::size_t>(n), fill);
     }
 
@@ -194,10 +280,10 @@ public:
     index_t extent(int r) const { return extents_[r]; }
     /// @return Number of elements.
     index_t size() const { return static_cast<index_t>(data_.size()); }
-    /// @return The element storage.
-    std::vector<T>& storage() { return data_; }
-    /// @return The element storage.
-    std::vector<T> const& storage() const { return data_; }
+    /// @return The element storage (std::vector<T>; see deq::tensor_storage_t).
+    tensor_storage_t<T>& storage() { return data_; }
+    /// @return The element storage (std::vector<T>; see deq::tensor_storage_t).
+    tensor_storage_t<T> const& storage() const { return data_; }
 
     /// Element access.
     /// @tparam Int Integral index types, one per dimension.
@@ -228,7 +314,7 @@ private:
         return tensor_view<U, Rank>(p, {extents_[R]...});
     }
 
-    std::vector<T> data_;
+    tensor_storage_t<T> data_;
     index_t extents_[Rank] = {};
 };
 

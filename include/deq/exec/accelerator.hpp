@@ -120,7 +120,7 @@ struct attention_impl<exec::accelerator> {
                                tensor_view<T const, 4> v, tensor_view<T, 4> out,
                                attention_options<accum_t<T>> const& options, attention_call_info const& info) {
         accel::architecture const& arch = space.architecture();
-        attention_stats const st = detail::attention_compute(space, q, k, v, out, options);
+        attention_stats const st = ::deq::detail::attention_compute(space, q, k, v, out, options);
         accel::attention_workload w;
         w.batch = q.extent(0);
         w.heads = q.extent(1);

@@ -93,7 +93,7 @@ namespace deq::detail {
 inline constexpr char const* attention_trace_format = "deq-attention-trace";
 
 /// Bytes per packed mask row of @p length keys.
-inline index_t trace_row_bytes(index_t length) noexcept { return (length + 7) / 8; }
+inline index_t trace_row_bytes(index_t length) noexcept { return length / 8 + (length % 8 != 0 ? 1 : 0); }
 
 /// Packs a [1, heads, L, L] mask into row-wise bytes.
 inline std::vector<std::byte> trace_pack(bit_mask const& m) {

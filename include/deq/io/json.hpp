@@ -291,7 +291,17 @@ public:
                                         : static_cast<std::int64_t>(std::numeric_limits<T>::max());
             return static_cast<T>(as_int(lo, hi));
         } else if constexpr (std::floating_point<T>) {
-            return static_cast<T>(as_double());
+            double const d = as_double();
+            if constexpr (sizeof(T) < sizeof(double)) {
+                // Numbers beyond T's finite range are an error, not infinity (those below its smallest
+                // subnormal read as zero, as in the parser).
+                if (std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max()) &&
+                    std::isinf(static_cast<T>(d))) {
+                    fail(detail::concat("number ", dump(), " is outside the range of ", sizeof(T) == 4 ? "float" : "the type",
+                                        " (largest finite ", static_cast<double>(std::numeric_limits<T>::max()), ")"));
+                }
+            }
+            return static_cast<T>(d);
         } else {
             static_assert(std::same_as<T, std::string>, "json::as<T>: T must be bool, arithmetic or std::string");
             return as_string();

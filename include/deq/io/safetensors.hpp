@@ -435,14 +435,14 @@ private:
         std::optional<dtype> const dt = parse_dtype(type);
         if (!dt) fail_tensor(t, detail::concat("has unknown dtype '", type, "'"));
         t.type = *dt;
-        std::uint64_t count = 1;
-        bool overflow = false;
         for (auto const& e : entry.at("shape").as_array()) {
-            index_t const extent = e.as_int(0, std::numeric_limits<index_t>::max());
-            t.shape.push_back(extent);
-            if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(extent)) overflow = true;
-            count *= static_cast<std::uint64_t>(extent);
+            t.shape.push_back(e.as_int(0, std::numeric_limits<index_t>::max()));
         }
+        // Every extent counts, wherever a zero stands: [0, 2^62, 2^62] holds no element but no view of
+        // it could be built (its strides overflow), so it is rejected like [2^62, 2^62].
+        index_t elements = 0;
+        bool const overflow = !detail::extents_fit(t.shape, elements);
+        auto const count = static_cast<std::uint64_t>(elements);
         json const& offsets = entry.at("data_offsets");
         if (!offsets.is_array() || offsets.size() != 2) offsets.fail(detail::concat("expected [begin, end], got ", offsets.dump()));
         std::int64_t const int_max = std::numeric_limits<std::int64_t>::max();
@@ -450,8 +450,9 @@ private:
         t.end = static_cast<std::uint64_t>(offsets.at(std::size_t{1}).as_int(0, int_max));
         if (t.end < t.begin) fail_tensor(t, detail::concat("has data_offsets [", t.begin, ", ", t.end, "] with end < begin"));
         std::size_t const es = dtype_size(t.type);
-        if (overflow || count > std::numeric_limits<std::uint64_t>::max() / es) {
-            fail_tensor(t, detail::concat("shape ", t.shape_string(), " is too large"));
+        if (overflow || count > static_cast<std::uint64_t>(std::numeric_limits<index_t>::max()) / es) {
+            fail_tensor(t, detail::concat("shape ", t.shape_string(),
+                                          " is too large (its extents or bytes do not fit a 64-bit signed count)"));
         }
         if (count * es != t.nbytes()) {
             fail_tensor(t, detail::concat("has shape ", t.shape_string(), " and dtype ", type, ", which need ", count * es,

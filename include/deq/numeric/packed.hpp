@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <type_traits>
@@ -43,7 +44,10 @@ struct packed_layout {
     /// Bytes needed for @p n elements: ⌈n·bits/8⌉.
     /// @param n Number of elements (>= 0).
     /// @return ⌈n·bits/8⌉, the number of bytes @p n elements occupy.
-    DEQ_HOST_DEVICE static constexpr index_t bytes_for(index_t n) noexcept { return (n * bits + 7) / 8; }
+    DEQ_HOST_DEVICE static constexpr index_t bytes_for(index_t n) noexcept { return n / 8 * bits + (n % 8 * bits + 7) / 8; }
+    /// The largest element count whose byte count bytes_for() can represent in index_t.
+    static constexpr index_t max_elements =
+        bits <= 8 ? std::numeric_limits<index_t>::max() : ((std::numeric_limits<index_t>::max() - bits) / bits) * 8;
 };
 
 /// A non-owning view of @p Format values packed densely in bytes (see the file documentation for
@@ -150,7 +154,11 @@ public:
     /// @param fill Initial value.
     explicit packed_array(index_t size, Format fill = Format{}) : size_(size) {
         if (size < 0) detail::throw_invalid_argument("size", size, "must be >= 0");
-        bytes_.assign(static_cast<std::size_t>(packed_layout<Format>::bytes_for(size)), std::uint8_t{0});
+        if (size > packed_layout<Format>::max_elements) {
+            throw shape_error(detail::concat("deq: size overflow: packed_array of ", size, " elements of ", bits,
+                                             " bits has more bytes than index_t can count"));
+        }
+        bytes_.assign(detail::checked_bytes("packed_array", packed_layout<Format>::bytes_for(size), 1), std::uint8_t{0});
         if (fill != Format{}) {
             for (index_t i = 0; i < size; ++i) view().set(i, fill);
         }

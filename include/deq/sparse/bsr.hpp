@@ -8,6 +8,7 @@
 
 #include "../config.hpp"
 #include "../core/bit_mask.hpp"
+#include "../core/checked_size.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
@@ -52,10 +53,10 @@ struct bsr {
 
     /// Block rows per (batch, head), `ceil(rows / BR)`.
     /// @return `ceil(rows / BR)`.
-    index_t row_blocks() const { return (rows + BR - 1) / BR; }
+    index_t row_blocks() const { return rows / BR + (rows % BR != 0 ? 1 : 0); }
     /// Block columns, `ceil(cols / BC)`.
     /// @return `ceil(cols / BC)`.
-    index_t col_blocks() const { return (cols + BC - 1) / BC; }
+    index_t col_blocks() const { return cols / BC + (cols % BC != 0 ? 1 : 0); }
     /// Number of stored block rows, `batch * heads * row_blocks()`.
     /// @return `batch * heads * row_blocks()`.
     index_t block_row_count() const { return batch * heads * row_blocks(); }
@@ -87,9 +88,10 @@ struct bsr {
             detail::throw_shape_error(detail::concat("bsr extents [", batch, ", ", heads, ", ", rows, ", ", cols,
                                                      "]: batch and heads must be >= 1, rows and cols >= 0"));
         }
-        if (static_cast<index_t>(block_row_ptr.size()) != block_row_count() + 1) {
+        detail::checked_size("bsr", {batch, heads, rows, cols});
+        if (block_row_ptr.empty() || static_cast<index_t>(block_row_ptr.size() - 1) != block_row_count()) {
             detail::throw_shape_error(detail::concat("bsr.block_row_ptr has ", block_row_ptr.size(),
-                                                     " entries, expected ", block_row_count() + 1));
+                                                     " entries, expected ", block_row_count(), " + 1"));
         }
         if (static_cast<index_t>(patterns.size()) != block_count() * words_per_block) {
             detail::throw_shape_error(detail::concat("bsr.patterns has ", patterns.size(), " words, expected ",

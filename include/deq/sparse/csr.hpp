@@ -8,6 +8,7 @@
 
 #include "../config.hpp"
 #include "../core/bit_mask.hpp"
+#include "../core/checked_size.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
@@ -56,9 +57,10 @@ struct csr {
             detail::throw_shape_error(detail::concat("csr extents [", batch, ", ", heads, ", ", rows, ", ", cols,
                                                      "]: batch and heads must be >= 1, rows and cols >= 0"));
         }
-        if (static_cast<index_t>(row_ptr.size()) != row_count() + 1) {
+        detail::checked_size("csr", {batch, heads, rows, cols});
+        if (row_ptr.empty() || static_cast<index_t>(row_ptr.size() - 1) != row_count()) {
             detail::throw_shape_error(detail::concat("csr.row_ptr has ", row_ptr.size(), " entries, expected ",
-                                                     row_count() + 1));
+                                                     row_count(), " + 1"));
         }
         if (row_ptr.front() != 0) detail::throw_invalid_argument("csr.row_ptr[0]", row_ptr.front(), "must be 0");
         if (row_ptr.back() != nnz()) {

@@ -16,6 +16,7 @@
 
 #include "../config.hpp"
 #include "../core/bit_mask.hpp"
+#include "../core/checked_size.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
@@ -35,13 +36,17 @@ struct pack_split_params {
     /// the RTL unit test.
     index_t pe_n = 16;
 
+    /// Largest `height` and `pe_n` accepted (a PE array of 65536 rows of 65536 PEs; every segment
+    /// stores `height * pe_n` slots, so larger values would only allocate empty slots).
+    static constexpr index_t max_extent = index_t{1} << 16;
+
     /// Checks the fields; throws deq::invalid_argument naming the field and value.
     void validate() const {
-        if (height < 1) detail::throw_invalid_argument("height", height, "must be >= 1");
+        if (height < 1 || height > max_extent) detail::throw_invalid_argument("height", height, "must be in [1, 65536]");
         if (window < 1 || window > std::numeric_limits<std::int32_t>::max() - 1) {
             detail::throw_invalid_argument("window", window, "must be in [1, 2^31 - 2]");
         }
-        if (pe_n < 1) detail::throw_invalid_argument("pe_n", pe_n, "must be >= 1");
+        if (pe_n < 1 || pe_n > max_extent) detail::throw_invalid_argument("pe_n", pe_n, "must be in [1, 65536]");
     }
 
     /// Field-wise equality.
@@ -109,7 +114,7 @@ struct pack_split {
 
     /// Row groups per (batch, head), `ceil(rows / height)`.
     /// @return `ceil(rows / height)`.
-    index_t groups() const { return (rows + params.height - 1) / params.height; }
+    index_t groups() const { return rows / params.height + (rows % params.height != 0 ? 1 : 0); }
     /// Number of stored groups, `batch * heads * groups()`.
     /// @return `batch * heads * groups()`.
     index_t group_count() const { return batch * heads * groups(); }
@@ -152,11 +157,13 @@ struct pack_split {
             detail::throw_shape_error(detail::concat("pack_split extents [", batch, ", ", heads, ", ", rows, ", ", cols,
                                                      "]: batch and heads must be >= 1, rows and cols >= 0"));
         }
-        if (static_cast<index_t>(group_ptr.size()) != group_count() + 1) {
+        detail::checked_size("pack_split", {batch, heads, rows, cols});
+        if (group_ptr.empty() || static_cast<index_t>(group_ptr.size() - 1) != group_count()) {
             detail::throw_shape_error(detail::concat("pack_split.group_ptr has ", group_ptr.size(),
-                                                     " entries, expected ", group_count() + 1));
+                                                     " entries, expected ", group_count(), " + 1"));
         }
-        index_t const slots = segment_count() * slots_per_segment();
+        index_t const slots = detail::checked_size("pack_split slots [segments, height, pe_n]",
+                                                   {segment_count(), params.height, params.pe_n});
         if (static_cast<index_t>(offsets.size()) != slots || static_cast<index_t>(gaps.size()) != slots) {
             detail::throw_shape_error(detail::concat("pack_split.offsets / gaps have ", offsets.size(), " / ",
                                                      gaps.size(), " entries, expected ", slots));
@@ -342,7 +349,10 @@ pack_split to_pack_split(Space const& space, const_bit_mask_view mask, pack_spli
                                                         nullptr});
     detail::bits::exclusive_scan(out.group_ptr);
     out.segments.assign(static_cast<std::size_t>(out.group_ptr.back()), pack_split_segment{});
-    out.offsets.assign(static_cast<std::size_t>(out.segment_count() * out.slots_per_segment()), out.empty_slot());
+    index_t const slots = detail::checked_size("pack_split slots [segments, height, pe_n]",
+                                               {out.segment_count(), params.height, params.pe_n});
+    out.offsets.assign(detail::checked_bytes("pack_split offsets", slots, sizeof(std::int32_t)) / sizeof(std::int32_t),
+                       out.empty_slot());
     out.gaps.assign(out.offsets.size(), 0);
     exec::parallel_for(space, n,
                        detail::pack_split_kernel<true>{mask, params.height, params.window, params.pe_n, groups,

@@ -8,6 +8,7 @@
 #include <deq/core/error.hpp>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "accel_test_util.hpp"
@@ -263,4 +264,25 @@ TEST_CASE("masks whose shape does not match the call are rejected, naming the ma
     auto const w2 = workload(1, 1, 4, 4, 4, {}, r.view(), 0);
     CHECK(deq_test::message_of<deq::shape_error>([&] { evaluate(architecture::deq(1), w2); }).find("'refined'") !=
           std::string::npos);
+}
+
+TEST_CASE("extents and hardware parameters whose products overflow are rejected before the cost model runs") {
+    // Hardware parameters are bounded (2^20), so their products with the workload's extents fit.
+    architecture a = architecture::sanger();
+    a.rows = index_t{1} << 40;
+    CHECK(deq_test::message_of<deq::invalid_argument>([&] { a.validate(); }).find("architecture.rows") != std::string::npos);
+    a = architecture::deq(3);
+    a.exp_latency = index_t{1} << 62;
+    CHECK(deq_test::message_of<deq::invalid_argument>([&] { a.validate(); }).find("architecture.exp_latency") != std::string::npos);
+    a = architecture::dense();
+    a.window = std::numeric_limits<index_t>::max();
+    CHECK_THROWS_AS(a.validate(), deq::invalid_argument);
+    // Workload extents whose score matrix (or an operand) does not fit index_t.
+    index_t const big = index_t{1} << 32;
+    auto const scores = deq_test::message_of<deq::shape_error>([&] { evaluate(architecture::sanger(), workload(1, 1, big, 4, 4, {}, {}, 0)); });
+    CHECK(scores.find("size overflow") != std::string::npos);
+    CHECK(scores.find("[batch, heads, lq, lk]") != std::string::npos);
+    CHECK_THROWS_AS(evaluate(architecture::dense(), workload(big, big, 1, 4, 4, {}, {}, 0)), deq::shape_error);
+    CHECK(deq_test::message_of<deq::shape_error>([&] { evaluate(architecture::dense(), workload(1, 1, 4, index_t{1} << 30, 4, {}, {}, 0)); })
+              .find("head dimensions") != std::string::npos);
 }

@@ -113,3 +113,37 @@ TEST_CASE_TEMPLATE("attention errors: NaN and infinity name the tensor and the i
     opt.check_finite = false;
     CHECK_NOTHROW(run(opt));
 }
+
+TEST_CASE_TEMPLATE("attention errors: finite inputs whose scores overflow are an error, not NaN", T, float, double) {
+    // q and k scaled far beyond sqrt(max) of the score type: every q·k overflows to ±inf.
+    double const big = std::is_same_v<T, float> ? 1e30 : 1e200;
+    deq::exec::serial const space;
+    problem<T> p(1, 2, 3, 4, 8, 5, 11);
+    for (auto& x : p.q.storage()) x = static_cast<T>(static_cast<double>(x) * big);
+    for (auto& x : p.k.storage()) x = static_cast<T>(static_cast<double>(x) * big);
+    check_throws<deq::numeric_error>([&] { deq::attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view()); },
+                                     {"row [0, 0, 0]", "overflow", "q·k/sqrt(d)"});
+    // Scaled so that the scores stay finite (|q||k| / sqrt(d) well inside the range): a finite result.
+    double const ok = std::is_same_v<T, float> ? 1e17 : 1e150;
+    problem<T> f(1, 2, 3, 4, 8, 5, 11);
+    for (auto& x : f.q.storage()) x = static_cast<T>(static_cast<double>(x) * ok);
+    deq::attention(space, f.q.cview(), f.k.cview(), f.v.cview(), f.out.view());
+    for (auto const& x : f.out.storage()) CHECK(std::isfinite(static_cast<double>(x)));
+    // Values near the largest finite number: the weighted sum may round past it.
+    problem<T> v(1, 1, 2, 3, 4, 2, 5);
+    for (auto& x : v.v.storage()) x = std::numeric_limits<T>::max();
+    for (auto& x : v.q.storage()) x = T(0);  // uniform weights 1/3: the sum of three max/3 rounds up
+    auto const st = [&] {
+        try {
+            deq::attention(space, v.q.cview(), v.k.cview(), v.v.cview(), v.out.view());
+        } catch (deq::numeric_error const& e) {
+            return std::string(e.what());
+        }
+        return std::string("finite");
+    }();
+    if (st != "finite") {
+        CHECK(st.find("'v'") != std::string::npos);
+    } else {
+        for (auto const& x : v.out.storage()) CHECK(std::isfinite(static_cast<double>(x)));
+    }
+}

@@ -198,3 +198,28 @@ TEST_CASE("pipelines reject bad parameters before any work") {
         [&] { deq::sanger_attention(space, p.q.cview(), p.k.cview(), p.v.cview(), p.out.view(), cfg, 0.02, p.padding); },
         {"'q'", "[1, 1, 1, 1]"});
 }
+
+TEST_CASE("pipelines: [B, H, Lq, Lk] that does not fit index_t is a shape_error before any work") {
+    // Broadcast views (stride 0) give huge but countable q, k, v over one small buffer; the scores and
+    // masks the pipelines would allocate, 2^33 x 2^33 per head, do not fit.
+    deq::exec::serial const space;
+    std::vector<float> one(4, 0.5f);
+    index_t const L = index_t{1} << 33;
+    deq::tensor_view<float const, 4> q(one.data(), {1, 1, L, 4}, {0, 0, 0, 1});
+    deq::tensor_view<float, 4> out(one.data(), {1, 1, L, 4}, {0, 0, 0, 1});
+    deq::predictor_config const cfg{1.0, 1.0, 4};
+    std::vector<char const*> const parts{"size overflow", "[1, 1, 8589934592, 8589934592]"};
+    auto const expect = [&](auto&& f) {
+        std::string const msg = deq_test::message_of<deq::shape_error>(f);
+        INFO(msg);
+        for (char const* part : parts) CHECK(msg.find(part) != std::string::npos);
+    };
+    expect([&] { deq::sanger_attention(space, q, q, q, out, cfg, 0.02); });
+    expect([&] { deq::deq_attention(space, q, q, q, out, cfg, deq::parse_mask_rule("adamax_nb80")); });
+    expect([&] {
+        deq::three_level_attention(space, q, q, q, out, cfg, deq::parse_mask_rule("sanger:0.02"),
+                                   deq::parse_mask_rule("adamax_nb80"));
+    });
+    // Nor can masks of that size.
+    CHECK_THROWS_AS(deq::bit_mask(1, 1, L, L), deq::shape_error);
+}

@@ -62,6 +62,10 @@ TEST_CASE("bert_config errors name the file and the field") {
     expect(replace(minilm_json, R"("position_embedding_type": "absolute")", R"("position_embedding_type": "relative_key")"),
            "position_embedding_type");
     expect("[1, 2]", "object");
+    // Extents whose weight matrices could not be counted (2^40 x 2^40 embeddings).
+    std::string const huge = replace(replace(minilm_json, R"("vocab_size": 30522)", R"("vocab_size": 1099511627776)"),
+                                     R"("hidden_size": 384,)", R"("hidden_size": 1099511627776,)");
+    expect(huge, "field 'vocab_size': vocab_size x hidden_size = 1099511627776 x 1099511627776");
     CHECK_THROWS_AS(deq::bert::bert_config::load("/nonexistent/deq/config.json"), deq::format_error);
 }
 
@@ -80,6 +84,10 @@ TEST_CASE("bert_config::validate names the field") {
     c = {};
     c.type_vocab_size = 0;
     CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("type_vocab_size"), deq::invalid_argument);
+    c = {};
+    c.hidden_size = 12 * (deq::index_t{1} << 40);
+    c.num_attention_heads = 12;
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("size overflow: bert_config query-key-value"), deq::shape_error);
 }
 
 TEST_CASE("parse_attention_mode: every mode of the STS-B table") {

@@ -141,6 +141,15 @@ TEST_CASE("json: typed accessor errors name the file and the field") {
           "deq: config.json: field 'layers[0]': unsupported activation");
     CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse("-1").as<std::uint32_t>(); }) ==
           "deq: <string>: expected integer in [0, 4294967295], got -1");
+    // Numbers outside float's finite range are an error for as<float>(), not infinity.
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse(R"({"t": 1e39})", "t.json").at("t").as<float>(); }) ==
+          "deq: t.json: field 't': number 1e+39 is outside the range of float (largest finite 3.40282347e+38)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)json::parse("-4e38").as<float>(); }).find("outside the range of float") !=
+          std::string::npos);
+    CHECK(json::parse("1e39").as<double>() == 1e39);
+    CHECK(json::parse("3.4028234e38").as<float>() == std::numeric_limits<float>::max());
+    CHECK(json::parse("1e-50").as<float>() == 0.0f);
+    CHECK(cfg.value<float>("missing", 2.5f) == 2.5f);
 }
 
 TEST_CASE("json: syntax errors name the source, line and column") {

@@ -123,7 +123,7 @@ TEST_CASE("safetensors: round trip through the writer, every dtype") {
     i8(0) = -128, i8(1) = 127;
     deq::tensor<std::uint8_t, 1> u8({3});
     u8(0) = 0, u8(1) = 200, u8(2) = 255;
-    bool const flags[3] = {true, false, true};  // deq::tensor<bool> is not a thing (std::vector<bool>): use a view
+    bool const flags[3] = {true, false, true};
     deq::tensor<float, 2> empty({0, 4});
     w.add("f32", f32);
     w.add("f64", f64);
@@ -193,6 +193,16 @@ TEST_CASE("safetensors: round trip through the writer, every dtype") {
     CHECK(rb(0) == 1);
     CHECK(rb(1) == 0);
     CHECK(rb(2) == 1);
+    // get<bool, R> (documented, and a tensor<bool> with contiguous bool storage).
+    deq::tensor<bool, 1> const bools = f.get<bool, 1>("bool");
+    CHECK(bools.size() == 3);
+    CHECK(bools(0));
+    CHECK_FALSE(bools(1));
+    CHECK(bools.data()[2]);
+    CHECK(bools.storage() == deq::tensor<bool, 1>(bools).storage());
+    safetensors_writer bool_writer;
+    bool_writer.add("bool", bools);
+    CHECK(safetensors_file::from_bytes(bool_writer.serialize(), "bools").get<std::uint8_t, 1>("bool")(2) == 1);
     CHECK(f.info("yes").type == dtype::BOOL);
     CHECK(f.get_scalar<bool>("yes"));
     CHECK(f.get_float<2>("empty", {0, 4}).size() == 0);
@@ -236,6 +246,10 @@ TEST_CASE("safetensors: access errors name the tensor and the file") {
           "deq: model.safetensors: tensor 'neg' element 0 = -1 does not fit the requested type");
     CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<std::uint8_t, 1>("flags"); }) ==
           "deq: model.safetensors: tensor 'flags' element 1 is 2, not a boolean (0 or 1)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<bool, 1>("flags"); }) ==
+          "deq: model.safetensors: tensor 'flags' element 1 is 2, not a boolean (0 or 1)");
+    CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get<bool, 1>("ids"); }) ==
+          "deq: model.safetensors: tensor 'ids' element 0 = 300 does not fit the requested type");
     CHECK(deq_test::message_of<deq::format_error>([&] { (void)f.get_float<1>("fp8"); }) ==
           "deq: model.safetensors: tensor 'fp8' has dtype F8_E4M3, which cannot be read as a floating-point value");
     CHECK(f.raw("fp8").size() == 2);
@@ -320,8 +334,23 @@ TEST_CASE("safetensors: corrupted files are rejected with the file and tensor na
     CHECK(load_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}})", 8) ==
           "deq: m.st: tensor 'a' has an unknown header key 'extra'");
     CHECK(load_error(R"({"a":[1]})", 8) == "deq: m.st (header): field 'a': expected object, got array");
+    std::string const too_large = " is too large (its extents or bytes do not fit a 64-bit signed count)";
     CHECK(load_error(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})", 8) ==
-          "deq: m.st: tensor 'a' shape [4294967296, 4294967296, 4] is too large");
+          "deq: m.st: tensor 'a' shape [4294967296, 4294967296, 4]" + too_large);
+    // A zero extent anywhere does not hide the overflow of the others (no view of such a tensor exists).
+    CHECK(load_error(R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})", 0) ==
+          "deq: m.st: tensor 'a' shape [0, 4611686018427387904, 4611686018427387904]" + too_large);
+    CHECK(load_error(R"({"a":{"dtype":"U8","shape":[4611686018427387904,0,4611686018427387904],"data_offsets":[0,0]}})", 0) ==
+          "deq: m.st: tensor 'a' shape [4611686018427387904, 0, 4611686018427387904]" + too_large);
+    CHECK(load_error(R"({"a":{"dtype":"U8","shape":[4611686018427387904,4611686018427387904,0],"data_offsets":[0,0]}})", 0) ==
+          "deq: m.st: tensor 'a' shape [4611686018427387904, 4611686018427387904, 0]" + too_large);
+    // Countable elements whose bytes do not fit: 2^62 F64 elements.
+    CHECK(load_error(R"({"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})", 8) ==
+          "deq: m.st: tensor 'a' shape [4611686018427387904]" + too_large);
+    // An empty tensor with countable extents is fine, and so are its views.
+    auto const zero = safetensors_file::from_bytes(
+        image(R"({"a":{"dtype":"F32","shape":[0,1073741824,1073741824],"data_offsets":[0,0]}})", 0), "m.st");
+    CHECK(zero.get<float, 3>("a").size() == 0);
     CHECK(load_error(R"({"__metadata__":{"format":1}})", 0) == "deq: m.st (header): field '__metadata__.format': expected string, got number");
     CHECK(load_error(R"({"__metadata__":[]})", 0) == "deq: m.st (header): field '__metadata__': expected object, got array");
 

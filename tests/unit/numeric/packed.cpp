@@ -8,6 +8,7 @@
 #include <deq/numeric/packed.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -168,4 +169,20 @@ TEST_CASE("packed_array rejects out-of-range levels and negative sizes") {
     deq::packed_array<deq::int4b_t> empty;
     CHECK(empty.size() == 0);
     CHECK(empty.byte_size() == 0);
+}
+
+TEST_CASE_TEMPLATE("packed sizes near the top of index_t: exact byte counts, overflow is a shape_error", F, DEQ_TEST_ALL_FORMATS) {
+    using L = deq::packed_layout<F>;
+    constexpr deq::index_t max = std::numeric_limits<deq::index_t>::max();
+    // bytes_for is exact (ceil(n * bits / 8)) without forming n * bits.
+    for (deq::index_t n : {deq::index_t{0}, deq::index_t{1}, deq::index_t{7}, deq::index_t{8}, deq::index_t{1000003}}) {
+        CHECK(L::bytes_for(n) == (n * L::bits + 7) / 8);
+    }
+    CHECK(L::bytes_for(L::max_elements) > 0);
+    CHECK(L::bytes_for(L::max_elements) <= max);
+    if constexpr (L::bits > 8) {
+        CHECK_THROWS_AS(deq::packed_array<F>{L::max_elements + 1}, deq::shape_error);
+    } else {
+        CHECK(L::max_elements == max);
+    }
 }

@@ -12,11 +12,13 @@
 #include <deq/sparse/pack_split.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "sparse_test_util.hpp"
+#include "support/test_util.hpp"
 
 namespace {
 
@@ -409,4 +411,41 @@ TEST_CASE("Sparse converters reject a mask view without storage") {
     CHECK_THROWS_AS((void)deq::to_csr(serial, broken), deq::shape_error);
     CHECK_THROWS_AS(((void)deq::to_bsr<2, 2>(serial, broken)), deq::shape_error);
     CHECK_THROWS_AS((void)deq::to_pack_split(serial, broken), deq::shape_error);
+}
+
+TEST_CASE("Sparse formats with extents whose size overflows are a shape_error, not UB") {
+    index_t const big = index_t{1} << 32;
+    auto const message = [](auto&& f) { return deq_test::message_of<deq::shape_error>(f); };
+    auto c = deq::to_csr(serial, mask_from({"0110", "1001"}).view());
+    c.rows = big;
+    c.cols = big;  // 2^64 bits per (batch, head)
+    CHECK(message([&] { c.validate(); }).find("size overflow: csr with extents [1, 1, 4294967296, 4294967296]") !=
+          std::string::npos);
+    c.rows = std::numeric_limits<index_t>::max();  // row_count() + 1 would overflow
+    c.cols = 1;
+    CHECK(message([&] { c.validate(); }).find("csr.row_ptr has 3 entries") != std::string::npos);
+    CHECK_THROWS_AS((void)deq::to_bit_mask(serial, c), deq::shape_error);
+
+    auto b = deq::to_bsr<2, 2>(serial, mask_from({"0110", "1001"}).view());
+    b.heads = big;
+    b.rows = big;
+    CHECK(message([&] { b.validate(); }).find("size overflow: bsr") != std::string::npos);
+    b.heads = 1;
+    b.rows = std::numeric_limits<index_t>::max();  // ceil(rows / 2) without overflow
+    b.cols = 1;
+    CHECK(b.row_blocks() == std::numeric_limits<index_t>::max() / 2 + 1);
+    CHECK_THROWS_AS(b.validate(), deq::shape_error);
+
+    auto const m = mask_from({"1101", "0110"});
+    auto ps = deq::to_pack_split(serial, m.view(), {2, 4, 2});
+    ps.batch = big;
+    ps.heads = big;
+    CHECK(message([&] { ps.validate(); }).find("size overflow: pack_split") != std::string::npos);
+    // Height and PEs per row are bounded: each segment stores height * pe_n slots.
+    CHECK(invalid_argument_message([&] { (void)deq::to_pack_split(serial, m.view(), {index_t{1} << 40, 4, 2}); })
+              .find("'height'") != std::string::npos);
+    CHECK(invalid_argument_message([&] { (void)deq::to_pack_split(serial, m.view(), {2, 4, index_t{1} << 40}); })
+              .find("'pe_n'") != std::string::npos);
+    auto const tall = deq::to_pack_split(serial, m.view(), {65536, 4, 2});
+    CHECK(deq::to_bit_mask(serial, tall) == m);
 }

@@ -26,7 +26,24 @@ struct attention_row_record {
     index_t kept_real = 0;     ///< Real keys that are kept.
     index_t high_real = 0;     ///< Real keys that are kept and refined (full precision).
     index_t exact_scores = 0;  ///< Exact dot products evaluated for this row.
+    int overflow = 0;          ///< attention_overflow_none, _scores or _output (finite inputs, non-finite result).
 };
+
+/// attention_row_record::overflow: the row's result is finite.
+inline constexpr int attention_overflow_none = 0;
+/// attention_row_record::overflow: a score (q·k/√d, or the softmax over the scores) is not finite.
+inline constexpr int attention_overflow_scores = 1;
+/// attention_row_record::overflow: the weighted sum of the values is not finite.
+inline constexpr int attention_overflow_output = 2;
+
+/// The overflow status of an output row: attention_overflow_output if any of its @p n entries is
+/// not finite (NaN or ±inf), else attention_overflow_none.
+template <class S>
+DEQ_HOST_DEVICE int attention_output_status(S const* acc, index_t n) {
+    S bad = S(0);
+    for (index_t t = 0; t < n; ++t) bad += acc[t] * S(0);  // NaN exactly when some acc[t] is NaN or ±inf
+    return bad == S(0) ? attention_overflow_none : attention_overflow_output;
+}
 
 /// Splits a flat row index into (b, h, i).
 DEQ_HOST_DEVICE inline void attention_split_row(index_t r, index_t heads, index_t rows, index_t& b, index_t& h,
@@ -151,6 +168,7 @@ struct attention_row_kernel {
                     for (index_t t = 0; t < dv; ++t) acc[t] += w * static_cast<S>(v(b, h, j, t));
                 }
             }
+            rec.overflow = attention_output_status(acc, dv);
             for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(acc[t]);
             records[r] = rec;
             return;
@@ -241,6 +259,10 @@ struct attention_row_kernel {
             T const* __restrict const vj = &v(b, h, j, 0);
             for (index_t t = 0; t < dv; ++t) acc_row[t] += p * static_cast<S>(vj[t * vs]);
         }
+        // Finite inputs whose scores overflow S give an infinite score: the softmax sum is then NaN
+        // (inf - inf), or, with every score at -inf, NaN as well. A single -inf score among finite
+        // ones is its exact limit (weight 0) and passes.
+        rec.overflow = (sum - sum == S(0) && sum > S(0)) ? attention_output_status(acc, dv) : attention_overflow_scores;
         for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(acc[t]);
         rec.exact_scores += exact_scores;
         records[r] = rec;
