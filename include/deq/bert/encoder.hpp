@@ -137,13 +137,15 @@ public:
     }
 
     /// Loads a Hugging Face model folder: `config.json` and `model.safetensors`.
-    /// @param dir The model folder.
+    /// @param dir     The model folder.
+    /// @param options Whether to check the weights for NaN and infinity.
     /// @return The model; deq::format_error naming the file (and field or tensor) when something is
-    ///         missing or malformed.
-    static bert_model load(std::filesystem::path const& dir) {
+    ///         missing or malformed, deq::numeric_error naming the file, tensor and index of a
+    ///         non-finite weight.
+    static bert_model load(std::filesystem::path const& dir, weight_load_options const& options = {}) {
         bert_config config = bert_config::load(dir / "config.json");
         std::filesystem::path const file = dir / "model.safetensors";
-        bert_weights weights = bert_weights::load(file, config);
+        bert_weights weights = bert_weights::load(file, config, options);
         return bert_model(std::move(config), std::move(weights), file.string());
     }
 
