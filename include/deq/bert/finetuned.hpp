@@ -253,6 +253,7 @@ public:
         }
         sequence_classifier c(bert_model(std::move(config), std::move(weights), weights_file.string()), std::move(head), std::move(fc));
         if (thresholds) c.model_.set_thresholds(std::move(*thresholds));
+        c.model_.set_sources({config_file.string(), weights_file.string(), {}});
         return c;
     }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <deq/bert/finetuned.hpp>
+#include <deq/bert/model_folder.hpp>
 #include <deq/exec/serial.hpp>
 
 #include "support/scratch.hpp"
@@ -174,4 +175,20 @@ TEST_CASE("sequence_classifier::load reports a non-finite weight of the encoder 
     CHECK_MESSAGE(msg.find(file + ": non-finite value -inf in tensor 'bert.encoder.layer.0.attention.self.query.weight' at index [1, 2]") !=
                       std::string::npos,
                   msg);
+}
+
+TEST_CASE("load_classifier_folder checks the vocabulary of a fine-tuned folder against its encoder") {
+    deq_test::scratch_dir dir("finetuned_vocab");
+    write_checkpoint(dir, config_json);
+    dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n");
+    auto loaded = deq::bert::load_classifier_folder(dir.path());
+    CHECK(loaded.warnings.empty());  // 6 of 23: within the default padding margin
+    CHECK(loaded.model.model().sources().vocabulary == (dir.path() / "vocab.txt").string());
+    CHECK(loaded.model.model().sources().config == (dir.path() / "config.json").string());
+    CHECK(loaded.tokenizer.tokenize("hello") == std::vector<deq::text::token_id>{5});
+    deq::bert::model_load_options o;
+    o.vocabulary.padding_margin = 4;
+    CHECK(deq::bert::load_classifier_folder(dir.path(), o).warnings.size() == 1);
+    o.vocabulary.strict = true;
+    CHECK_THROWS_WITH_AS((void)deq::bert::load_classifier_folder(dir.path(), o), doctest::Contains("17 fewer"), deq::format_error);
 }
