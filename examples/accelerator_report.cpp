@@ -458,8 +458,8 @@ int main(int argc, char** argv) try {
     deq::bert::set_blas_threads(1);
     deq::exec::threads const space(o.threads);
     std::cerr << "loading " << model_dir.string() << "\n";
-    auto loaded = deq::bert::load_model_folder(model_dir, task_eval::load_options(o.strict));
-    task_eval::print_warnings("accelerator_report", loaded.warnings);
+    std::vector<std::string> warnings;
+    auto loaded = task_eval::load_model("accelerator_report", model_dir, o.strict, warnings);
     auto& model = loaded.model;
     auto const& tokenizer = loaded.tokenizer;
     auto const pad = static_cast<std::int32_t>(tokenizer.pad_id());
@@ -604,7 +604,7 @@ int main(int argc, char** argv) try {
     note << "all-MiniLM-L6-v2 runs (predictor thresholds calibrated on " << o.calibration
          << " STS-B train sentences); designs at their default parameters (docs/accelerator.md), 1 GHz, 128 GB/s. "
          << "BERT-base rows reuse MiniLM layer floor(l/2)'s masks for layer l. " << skipped << " unparsable TSV rows skipped.";
-    write_outputs(o, rows, note.str(), secs, loaded.warnings);
+    write_outputs(o, rows, note.str(), secs, warnings);
     return 0;
 } catch (std::exception const& e) {
     std::cerr << "accelerator_report: " << e.what() << "\n";

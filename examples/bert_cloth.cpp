@@ -181,14 +181,11 @@ int main(int argc, char** argv) try {
     for (fs::path const& dir : o.models) {
         std::cerr << "loading " << dir.string() << "\n";
         auto const section = task_eval::deq_section::load(dir);
-        auto const load = task_eval::load_options(o.strict);
-        auto loaded = deq::bert::load_model_folder(dir, load);
-        task_eval::print_warnings("bert_cloth", loaded.warnings);
-        warnings.insert(warnings.end(), loaded.warnings.begin(), loaded.warnings.end());
+        auto loaded = task_eval::load_model("bert_cloth", dir, o.strict, warnings);
         auto& model = loaded.model;
         auto const& tokenizer = loaded.tokenizer;
         auto const head = deq::bert::mlm_head::load(deq::io::safetensors_file::open(dir / "model.safetensors"), model.config(),
-                                                    model.weights().embeddings.word, load.weights);
+                                                    model.weights().embeddings.word);
         deq::eval::cloth_input_options io;
         io.max_length = static_cast<std::size_t>(section.integer("max_seq_length", 512, 4, model.config().max_position_embeddings));
         std::vector<deq::eval::cloth_inputs> inputs;

@@ -177,13 +177,10 @@ int main(int argc, char** argv) try {
     for (fs::path const& dir : o.models) {
         std::cerr << "loading " << dir.string() << "\n";
         auto const section = task_eval::deq_section::load(dir);
-        auto const load = task_eval::load_options(o.strict);
-        auto loaded = deq::bert::load_model_folder(dir, load);
-        task_eval::print_warnings("bert_squad", loaded.warnings);
-        warnings.insert(warnings.end(), loaded.warnings.begin(), loaded.warnings.end());
+        auto loaded = task_eval::load_model("bert_squad", dir, o.strict, warnings);
         auto& model = loaded.model;
         auto const& tokenizer = loaded.tokenizer;
-        auto const head = deq::bert::span_head::load(deq::io::safetensors_file::open(dir / "model.safetensors"), model.config(), load.weights);
+        auto const head = deq::bert::span_head::load(deq::io::safetensors_file::open(dir / "model.safetensors"), model.config());
         deq::eval::squad_feature_options fo;
         fo.max_length = static_cast<std::size_t>(section.integer("max_seq_length", 384, 16, model.config().max_position_embeddings));
         fo.doc_stride = static_cast<std::size_t>(section.integer("doc_stride", 128, 0, 512));

@@ -297,8 +297,8 @@ int main(int argc, char** argv) try {
     deq::exec::threads const space(o.threads);
 
     std::cerr << "loading " << model_dir.string() << "\n";
-    auto loaded = deq::bert::load_model_folder(model_dir, task_eval::load_options(o.strict));
-    task_eval::print_warnings("bert_stsb", loaded.warnings);
+    std::vector<std::string> warnings;
+    auto loaded = task_eval::load_model("bert_stsb", model_dir, o.strict, warnings);
     auto& model = loaded.model;
     auto const& tokenizer = loaded.tokenizer;
     deq::text::encode_options enc_opt;
@@ -417,7 +417,7 @@ int main(int argc, char** argv) try {
        << "latency = embedding wall time of both sentences per pair. Predictor thresholds: " << calibration_note
        << (calibration_seconds > 0 ? " (" + fixed(calibration_seconds, 1) + " s)" : std::string()) << ". Total run time "
        << fixed(total, 1) << " s.\n";
-    task_eval::warnings_markdown(md, loaded.warnings);
+    task_eval::warnings_markdown(md, warnings);
     std::cout << md.str();
     std::ofstream(o.out / "bert_stsb.md") << md.str();
 
@@ -425,7 +425,7 @@ int main(int argc, char** argv) try {
     doc["task"] = "STS-B";
     doc["split"] = "dev";
     doc["model"] = model_dir.string();
-    doc["warnings"] = task_eval::warnings_json(loaded.warnings);
+    doc["warnings"] = task_eval::warnings_json(warnings);
     doc["data"] = dev_file.string();
     doc["pairs"] = static_cast<std::int64_t>(gold.size());
     doc["rows"] = static_cast<std::int64_t>(dev.rows);

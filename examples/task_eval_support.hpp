@@ -128,6 +128,14 @@ inline deq::bert::model_load_options load_options(bool strict) {
 inline void print_warnings(char const* program, std::vector<std::string> const& warnings) {
     for (auto const& w : warnings) std::cerr << program << ": warning: " << w << " (--strict makes this an error)\n";
 }
+// A BERT model folder loaded with these checks; its warnings are printed and appended to @p warnings (the report's).
+inline deq::bert::loaded_model<deq::bert::bert_model> load_model(char const* program, fs::path const& dir, bool strict,
+                                                                 std::vector<std::string>& warnings) {
+    auto loaded = deq::bert::load_model_folder(dir, load_options(strict));
+    print_warnings(program, loaded.warnings);
+    warnings.insert(warnings.end(), loaded.warnings.begin(), loaded.warnings.end());
+    return loaded;
+}
 inline void warnings_markdown(std::ostream& md, std::vector<std::string> const& warnings) {
     for (auto const& w : warnings) md << "\n**Warning:** " << w << ".\n";
 }

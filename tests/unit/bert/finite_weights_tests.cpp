@@ -87,24 +87,12 @@ TEST_CASE("bert_first_non_finite finds the first NaN or infinity inside and afte
 TEST_CASE("task heads report a non-finite weight at load, naming the file, the tensor and the index") {
     auto const c = bert_test::tiny_config();
     std::mt19937_64 gen(3);
-    auto classifier = bert_test::random_linear(3, c.hidden_size, gen);
-    classifier.weight(1, 4) = nan_value;
-    auto qa = bert_test::random_linear(2, c.hidden_size, gen);
-    qa.bias(1) = inf_value;
-    auto transform = bert_test::random_linear(c.hidden_size, c.hidden_size, gen);
-    auto norm = bert_test::random_norm(c.hidden_size, gen);
-    deq::tensor<float, 1> bias({c.vocab_size}, 0.0f);
-    bias(7) = -inf_value;
+    auto heads = bert_test::random_heads(c, gen);
+    heads.classifier.weight(1, 4) = nan_value;
+    heads.qa.bias(1) = inf_value;
+    heads.mlm_bias(7) = -inf_value;
     deq::io::safetensors_writer out;
-    out.add("classifier.weight", classifier.weight);
-    out.add("classifier.bias", classifier.bias);
-    out.add("qa_outputs.weight", qa.weight);
-    out.add("qa_outputs.bias", qa.bias);
-    out.add("cls.predictions.transform.dense.weight", transform.weight);
-    out.add("cls.predictions.transform.dense.bias", transform.bias);
-    out.add("cls.predictions.transform.LayerNorm.weight", norm.weight);
-    out.add("cls.predictions.transform.LayerNorm.bias", norm.bias);
-    out.add("cls.predictions.bias", bias);
+    bert_test::add_heads(out, heads);
     auto const file = bert_test::to_file(out, "heads.safetensors");
     auto const word = bert_test::tiny_weights(c).embeddings.word;
 
