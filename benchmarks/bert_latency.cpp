@@ -10,10 +10,14 @@
 // 10th and 90th percentile wall time of one forward pass (embeddings to last hidden state, no
 // tokenization) are reported. Output: one JSON document on stdout (and --json FILE).
 //
+// The model folder is loaded with deq::bert::load_model_folder (weights checked for NaN / Inf, vocab.txt
+// against vocab_size: warnings on stderr and in the JSON document, errors with --strict).
+//
 //   bert_latency --model DIR [--data-dir D] [--shapes 1x128,8x128,1x384] [--modes dense,...]
-//                [--threads N] [--warmup N] [--repeats N] [--json FILE]
-#include <deq/bert/encoder.hpp>
+//                [--threads N] [--warmup N] [--repeats N] [--json FILE] [--strict]
 #include <deq/bert/calibration.hpp>
+#include <deq/bert/encoder.hpp>
+#include <deq/bert/model_folder.hpp>
 #include <deq/exec/threads.hpp>
 #include <deq/io/json.hpp>
 #include <deq/text/bert_tokenizer.hpp>
@@ -43,6 +47,7 @@ struct options {
     std::vector<shape> shapes{{1, 128}, {8, 128}, {1, 384}};
     std::vector<std::string> modes{"dense"};
     int threads = 0, warmup = 3, repeats = 20;
+    bool strict = false;
 };
 
 std::vector<std::string> split(std::string const& s, char sep) {
@@ -79,6 +84,7 @@ options parse(int argc, char** argv) {
         else if (a == "--warmup") o.warmup = static_cast<int>(positive(a, next()));
         else if (a == "--repeats") o.repeats = static_cast<int>(positive(a, next()));
         else if (a == "--modes") o.modes = split(next(), ',');
+        else if (a == "--strict") o.strict = true;
         else if (a == "--shapes") {
             o.shapes.clear();
             for (auto const& s : split(next(), ',')) {
@@ -88,7 +94,7 @@ options parse(int argc, char** argv) {
             }
         } else if (a == "--help" || a == "-h") {
             std::cout << "usage: bert_latency --model DIR [--data-dir D] [--shapes 1x128,8x128,1x384] [--modes dense,...]\n"
-                         "                    [--threads N] [--warmup N] [--repeats N] [--json FILE]\n";
+                         "                    [--threads N] [--warmup N] [--repeats N] [--json FILE] [--strict]\n";
             std::exit(0);
         } else {
             throw deq::invalid_argument("unknown argument '" + a + "' (see --help)");
@@ -133,8 +139,16 @@ int main(int argc, char** argv) try {
     auto const o = parse(argc, argv);
     deq::bert::set_blas_threads(1);  // the linear layers are split across the space's threads
     deq::exec::threads const space(o.threads);
-    auto model = deq::bert::bert_model::load(o.model);
-    auto const tokenizer = deq::text::bert_tokenizer::from_directory(o.model);
+    deq::bert::model_load_options load;
+    load.vocabulary.strict = o.strict;
+    auto loaded = deq::bert::load_model_folder(o.model, load);
+    auto& model = loaded.model;
+    auto const& tokenizer = loaded.tokenizer;
+    auto warnings = deq::io::json::array();
+    for (auto const& w : loaded.warnings) {
+        std::cerr << "bert_latency: warning: " << w << " (--strict makes this an error)\n";
+        warnings.push_back(w);
+    }
 
     index_t max_batch = 1;
     for (auto const& s : o.shapes) max_batch = std::max(max_batch, s.batch);
@@ -207,6 +221,7 @@ int main(int argc, char** argv) try {
     doc["implementation"] = "deq";
     doc["threads"] = o.threads;
     doc["model"] = o.model.string();
+    doc["warnings"] = std::move(warnings);
     doc["results"] = std::move(results);
     std::cout << doc.dump(2) << "\n";
     if (!o.json_out.empty()) {

@@ -18,9 +18,12 @@
 // (plot with python/deq_report/plot_accelerator.py). With --trace FILE, the masks of a trace written by
 // the GLUE evaluator (deq/io/attention_trace.hpp) are costed instead of running the model.
 //
+// The model folder is loaded and checked as by bert_stsb (deq::bert::load_model_folder; vocabulary warnings on
+// stderr and in both reports, errors with --strict).
+//
 // Usage: accelerator_report [--model DIR] [--data DIR] [--out DIR] [--tasks stsb,squad,cloth]
 //                           [--stsb-limit N] [--examples N] [--calibration N] [--threads N]
-//                           [--trace FILE] [--no-progress]
+//                           [--trace FILE] [--strict] [--no-progress]
 #include <deq/accel/architecture.hpp>
 #include <deq/accel/cost_model.hpp>
 #include <deq/bert/calibration.hpp>
@@ -53,6 +56,8 @@
 #include <thread>
 #include <vector>
 
+#include "task_eval_support.hpp"
+
 #ifndef DEQ_DEFAULT_DATA_DIR
 #define DEQ_DEFAULT_DATA_DIR "../shared/data"
 #endif
@@ -72,7 +77,7 @@ struct options {
     std::vector<std::string> tasks = {"stsb", "squad", "cloth"};
     index_t stsb_limit = 500, examples = 16, calibration = 64;
     int threads = 0;
-    bool progress = true;
+    bool progress = true, strict = false;
 };
 
 std::vector<std::string> split(std::string const& s, char sep) {
@@ -96,7 +101,7 @@ index_t positive(std::string const& name, std::string const& text) {
 void usage() {
     std::cout << "usage: accelerator_report [--model DIR] [--data DIR] [--out DIR] [--tasks stsb,squad,cloth]\n"
                  "                          [--stsb-limit N] [--examples N] [--calibration N] [--threads N]\n"
-                 "                          [--trace FILE] [--no-progress]\n\n"
+                 "                          [--trace FILE] [--strict] [--no-progress]\n\n"
                  "  --model DIR        all-MiniLM-L6-v2 folder (default: $DEQ_MINILM_DIR, else the PyPI package)\n"
                  "  --data DIR         data folder (default " DEQ_DEFAULT_DATA_DIR ")\n"
                  "  --out DIR          output folder (default " DEQ_DEFAULT_OUT_DIR ")\n"
@@ -105,7 +110,8 @@ void usage() {
                  "  --examples N       SQuAD / CLOTH examples (default 16)\n"
                  "  --calibration N    STS-B train sentences for the predictor thresholds (default 64)\n"
                  "  --threads N        threads (default: all cores)\n"
-                 "  --trace FILE       cost the masks of an attention trace (deq/io/attention_trace.hpp) instead\n";
+                 "  --trace FILE       cost the masks of an attention trace (deq/io/attention_trace.hpp) instead\n"
+                 "  --strict           a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
 }
 
 options parse(int argc, char** argv) {
@@ -125,6 +131,7 @@ options parse(int argc, char** argv) {
         else if (a == "--calibration") o.calibration = positive(a, next());
         else if (a == "--threads") o.threads = static_cast<int>(positive(a, next()));
         else if (a == "--trace") o.trace = next();
+        else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -313,7 +320,8 @@ std::vector<table_row> rows_of(std::string const& task, index_t length, double m
     return rows;
 }
 
-void write_outputs(options const& o, std::vector<table_row> const& rows, std::string const& header_note, double seconds) {
+void write_outputs(options const& o, std::vector<table_row> const& rows, std::string const& header_note, double seconds,
+                   std::vector<std::string> const& warnings) {
     std::ostringstream md;
     md << "## Attention accelerator model: speedup and energy over the dense systolic array\n\n" << header_note << "\n\n"
        << "| task | L | real tokens | geometry | mode | design | accuracy | density | refinement | kcycles / seq | speedup | energy × | PE util. |\n"
@@ -327,6 +335,7 @@ void write_outputs(options const& o, std::vector<table_row> const& rows, std::st
     md << "\naccuracy: STS-B = zero-shot Pearson ×100; squad / cloth / trace = mean cosine of the embedding to the dense run's "
           "(1 = identical).\nspeedup, energy ×: dense-array cycles / energy over the design's, same sequences. "
        << "Run time " << fixed(seconds, 1) << " s.\n";
+    task_eval::warnings_markdown(md, warnings);
     std::cout << md.str();
     fs::create_directories(o.out);
     std::ofstream(o.out / "accelerator_report.md") << md.str();
@@ -356,6 +365,7 @@ void write_outputs(options const& o, std::vector<table_row> const& rows, std::st
     }
     deq::io::json root = deq::io::json::object();
     root["note"] = header_note;
+    root["warnings"] = task_eval::warnings_json(warnings);
     root["rows"] = arr;
     std::ofstream(o.out / "accelerator_report.json") << root.dump() << "\n";
     std::cerr << "wrote " << (o.out / "accelerator_report.md").string() << " and " << (o.out / "accelerator_report.json").string()
@@ -434,7 +444,7 @@ int run_trace(options const& o, clock_type::time_point t0) {
                       " records of " + std::to_string(examples.size()) +
                       " examples (L = the longest record; density / refinement: mean over records of the kept / "
                       "full-precision fraction of the real pairs); accuracy is not in a trace (nan, null in JSON).",
-                  secs);
+                  secs, {});
     return 0;
 }
 
@@ -448,8 +458,10 @@ int main(int argc, char** argv) try {
     deq::bert::set_blas_threads(1);
     deq::exec::threads const space(o.threads);
     std::cerr << "loading " << model_dir.string() << "\n";
-    auto model = deq::bert::bert_model::load(model_dir);
-    auto const tokenizer = deq::text::bert_tokenizer::from_directory(model_dir);
+    std::vector<std::string> warnings;
+    auto loaded = task_eval::load_model("accelerator_report", model_dir, o.strict, warnings);
+    auto& model = loaded.model;
+    auto const& tokenizer = loaded.tokenizer;
     auto const pad = static_cast<std::int32_t>(tokenizer.pad_id());
     auto encode_opts = [](std::size_t max_length) {
         deq::text::encode_options e;
@@ -592,7 +604,7 @@ int main(int argc, char** argv) try {
     note << "all-MiniLM-L6-v2 runs (predictor thresholds calibrated on " << o.calibration
          << " STS-B train sentences); designs at their default parameters (docs/accelerator.md), 1 GHz, 128 GB/s. "
          << "BERT-base rows reuse MiniLM layer floor(l/2)'s masks for layer l. " << skipped << " unparsable TSV rows skipped.";
-    write_outputs(o, rows, note.str(), secs);
+    write_outputs(o, rows, note.str(), secs, warnings);
     return 0;
 } catch (std::exception const& e) {
     std::cerr << "accelerator_report: " << e.what() << "\n";

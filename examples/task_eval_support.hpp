@@ -1,8 +1,10 @@
-// Shared pieces of the fine-tuned task evaluators bert_squad and bert_cloth: command-line helpers, the
-// progress bar, the "deq" section of an exported model's config.json (python/deq_train/export.py), and the
-// attention-statistics columns of the results table.
+// Shared pieces of the evaluators: command-line helpers, the progress bar, the "deq" section of an exported
+// model's config.json (python/deq_train/export.py) and the attention-statistics columns of the results table
+// (bert_squad, bert_cloth), and the model-folder checks of every evaluator (bert_stsb, bert_glue, bert_squad,
+// bert_cloth, accelerator_report: --strict, the warnings on stderr and in the Markdown and JSON reports).
 #pragma once
 
+#include <deq/bert/model_folder.hpp>
 #include <deq/bert/statistics.hpp>
 #include <deq/core/error.hpp>
 #include <deq/io/json.hpp>
@@ -115,6 +117,33 @@ struct deq_section {
         return v == nullptr || v->is_null() ? fallback : v->as_int(lo, hi);
     }
 };
+
+// The checks of deq::bert::load_model_folder / load_classifier_folder: NaN / Inf weights are errors; a vocabulary
+// much smaller than the model's vocab_size is a warning, an error with --strict.
+inline deq::bert::model_load_options load_options(bool strict) {
+    deq::bert::model_load_options o;
+    o.vocabulary.strict = strict;
+    return o;
+}
+inline void print_warnings(char const* program, std::vector<std::string> const& warnings) {
+    for (auto const& w : warnings) std::cerr << program << ": warning: " << w << " (--strict makes this an error)\n";
+}
+// A BERT model folder loaded with these checks; its warnings are printed and appended to @p warnings (the report's).
+inline deq::bert::loaded_model<deq::bert::bert_model> load_model(char const* program, fs::path const& dir, bool strict,
+                                                                 std::vector<std::string>& warnings) {
+    auto loaded = deq::bert::load_model_folder(dir, load_options(strict));
+    print_warnings(program, loaded.warnings);
+    warnings.insert(warnings.end(), loaded.warnings.begin(), loaded.warnings.end());
+    return loaded;
+}
+inline void warnings_markdown(std::ostream& md, std::vector<std::string> const& warnings) {
+    for (auto const& w : warnings) md << "\n**Warning:** " << w << ".\n";
+}
+inline deq::io::json warnings_json(std::vector<std::string> const& warnings) {
+    deq::io::json list = deq::io::json::array();
+    for (auto const& w : warnings) list.push_back(w);
+    return list;
+}
 
 // Statistics columns shared by the tables.
 inline std::string stats_header() { return "density | refinement ratio | empty rows | rows w/o full precision"; }

@@ -59,6 +59,7 @@
 #include "config.hpp"
 #include "detail/kernels.hpp"
 #include "inputs.hpp"
+#include "model_sources.hpp"
 #include "statistics.hpp"
 #include "thresholds.hpp"
 #include "weights.hpp"
@@ -128,24 +129,37 @@ public:
     /// weights (a fine-tuned checkpoint) become the model's predictor thresholds.
     /// @param config  The configuration.
     /// @param weights The weights.
-    /// @param origin  Provenance of the weights, used in threshold reports.
+    /// @param origin  Provenance of the weights, used in threshold reports and error messages.
     /// @throws deq::invalid_argument / deq::shape_error for an invalid configuration or weight shapes.
     bert_model(bert_config config, bert_weights weights, std::string origin = "weights")
         : config_(std::move(config)), weights_(std::move(weights)) {
         weights_.validate(config_);
         if (weights_.has_thresholds()) thresholds_ = predictor_thresholds::from_weights(weights_, "checkpoint " + origin);
+        sources_.weights = std::move(origin);
     }
 
     /// Loads a Hugging Face model folder: `config.json` and `model.safetensors`.
-    /// @param dir The model folder.
-    /// @return The model; deq::format_error naming the file (and field or tensor) when something is
-    ///         missing or malformed.
-    static bert_model load(std::filesystem::path const& dir) {
-        bert_config config = bert_config::load(dir / "config.json");
+    /// @param dir     The model folder.
+    /// @param options Whether to check the weights for NaN and infinity.
+    /// @return The model (sources() names both files); deq::format_error naming the file (and field or
+    ///         tensor) when something is missing or malformed, deq::numeric_error naming the file, tensor
+    ///         and index of a non-finite weight.
+    static bert_model load(std::filesystem::path const& dir, weight_load_options const& options = {}) {
+        std::filesystem::path const config_file = dir / "config.json";
+        bert_config config = bert_config::load(config_file);
         std::filesystem::path const file = dir / "model.safetensors";
-        bert_weights weights = bert_weights::load(file, config);
-        return bert_model(std::move(config), std::move(weights), file.string());
+        bert_weights weights = bert_weights::load(file, config, options);
+        bert_model model(std::move(config), std::move(weights), file.string());
+        model.sources_.config = config_file.string();
+        return model;
     }
+
+    /// @return The files the model was read from (and the vocabulary checked against it).
+    model_sources const& sources() const noexcept { return sources_; }
+    /// Replaces the recorded file names (e.g. for parts assembled in code; deq::bert::check_vocabulary
+    /// records the vocabulary).
+    /// @param sources The file names.
+    void set_sources(model_sources sources) { sources_ = std::move(sources); }
 
     /// @return The configuration.
     bert_config const& config() const noexcept { return config_; }
@@ -169,13 +183,13 @@ public:
     /// @param mode    Attention mode.
     /// @param options Hidden states, masks, empty-row policy, observer.
     /// @return The last hidden state, the per-layer statistics and what @p options asked for.
-    /// @throws deq::invalid_argument for a bad batch or a predictor mode without thresholds;
-    ///         deq::shape_error for inconsistent input tensors; deq::numeric_error for non-finite
-    ///         activations.
+    /// @throws deq::invalid_argument for a bad batch (a token id out of range names the vocabulary
+    ///         recorded in sources()) or a predictor mode without thresholds; deq::shape_error for
+    ///         inconsistent input tensors; deq::numeric_error for non-finite activations.
     template <activation T = float, exec::host_execution_space Space>
     basic_forward_output<T> forward(Space const& space, model_input const& input, attention_mode const& mode,
                                     forward_options const& options = {}) const {
-        input.validate(config_);
+        input.validate(config_, sources_.vocabulary);
         if (mode.needs_predictor() && !thresholds_) {
             detail::throw_invalid_argument("thresholds", "<none>",
                                            detail::concat("attention mode \"", mode.spec(),
@@ -322,6 +336,7 @@ private:
     bert_config config_;
     bert_weights weights_;
     std::optional<predictor_thresholds> thresholds_;
+    model_sources sources_;
 };
 
 }  // namespace deq::bert

@@ -199,24 +199,26 @@ namespace deq::bert {
 class sequence_classifier {
 public:
     /// Loads an exported model folder (see the file documentation).
-    /// @param dir The folder holding config.json and model.safetensors.
+    /// @param dir     The folder holding config.json and model.safetensors.
+    /// @param options Whether to check the encoder's and the head's weights for NaN and infinity.
     /// @return The model with its thresholds (predictor modes) set from the checkpoint tensors named in
     ///         `deq.threshold_tensors`; deq::format_error naming the file and field / tensor otherwise
     ///         (missing pooler, head rows != num_labels, a threshold name that is not of the form
-    ///         `...encoder.layer.N....input_{x,y}_thresh`, a layer without both thresholds, ...).
-    static sequence_classifier load(std::filesystem::path const& dir) {
+    ///         `...encoder.layer.N....input_{x,y}_thresh`, a layer without both thresholds, ...);
+    ///         deq::numeric_error naming the file, tensor and index of a non-finite weight.
+    static sequence_classifier load(std::filesystem::path const& dir, weight_load_options const& options = {}) {
         std::filesystem::path const config_file = dir / "config.json";
         io::json const doc = io::json::parse_file(config_file);
         bert_config config = bert_config::from_json(doc);
         finetuned_config fc = finetuned_config::from_json(doc, config);
         std::filesystem::path const weights_file = dir / "model.safetensors";
         io::safetensors_file const file = io::safetensors_file::open(weights_file);
-        bert_weights weights = bert_weights::load(file, config);
+        bert_weights weights = bert_weights::load(file, config, options);
         if (!weights.pooler) {
             throw format_error(detail::concat("deq: ", file.source(), ": tensor '", weights.prefix,
                                               "pooler.dense.weight' is missing (sequence classification uses the pooler)"));
         }
-        classification_head head = classification_head::load(file, config);
+        classification_head head = classification_head::load(file, config, options);
         if (head.num_labels() != fc.num_labels) {
             throw format_error(detail::concat("deq: ", file.source(), ": tensor 'classifier.weight' has ", head.num_labels(),
                                               " rows but ", config_file.string(), " says num_labels = ", fc.num_labels));
@@ -251,6 +253,7 @@ public:
         }
         sequence_classifier c(bert_model(std::move(config), std::move(weights), weights_file.string()), std::move(head), std::move(fc));
         if (thresholds) c.model_.set_thresholds(std::move(*thresholds));
+        c.model_.set_sources({config_file.string(), weights_file.string(), {}});
         return c;
     }
 

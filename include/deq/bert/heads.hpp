@@ -9,7 +9,9 @@
 /// | span_head | `qa_outputs.{weight,bias}` [2, H] | start / end logits `h·Wᵀ + b` per token |
 /// | mlm_head | `cls.predictions.transform.dense.*`, `cls.predictions.transform.LayerNorm.*`, `cls.predictions.decoder.weight` (or the tied word embeddings when absent), `cls.predictions.bias` (or `cls.predictions.decoder.bias`) | `LN(GELU(h·Wtᵀ + bt))·Eᵀ + b` |
 ///
-/// Errors are deq::format_error naming the file and tensor (missing tensor, wrong shape or dtype).
+/// Errors are deq::format_error naming the file and tensor (missing tensor, wrong shape or dtype), and
+/// deq::numeric_error naming the file, tensor and index of a NaN or infinity (unless
+/// deq::bert::weight_load_options::check_finite is false).
 #pragma once
 
 #include <cstdint>
@@ -36,13 +38,15 @@ struct classification_head {
     index_t num_labels() const noexcept { return classifier.out_features(); }
 
     /// Loads `classifier.weight` / `classifier.bias` (any number of labels).
-    /// @param file   The checkpoint.
-    /// @param config The model configuration (hidden size).
-    /// @return The head; deq::format_error naming the file and tensor when missing or malformed.
-    static classification_head load(io::safetensors_file const& file, bert_config const& config) {
+    /// @param file    The checkpoint.
+    /// @param config  The model configuration (hidden size).
+    /// @param options Whether to check the values for NaN and infinity.
+    /// @return The head; deq::format_error naming the file and tensor when missing or malformed,
+    ///         deq::numeric_error naming the file, tensor and index of a non-finite value.
+    static classification_head load(io::safetensors_file const& file, bert_config const& config, weight_load_options const& options = {}) {
         index_t const labels = file.info("classifier.weight").shape.empty() ? 0 : file.info("classifier.weight").shape[0];
         if (labels < 1) throw format_error(detail::concat("deq: ", file.source(), ": tensor 'classifier.weight' has no output rows"));
-        return {detail::bert_read_linear(file, "classifier", labels, config.hidden_size)};
+        return {detail::bert_read_linear(file, "classifier", labels, config.hidden_size, options)};
     }
 
     /// Logits from the pooled output.
@@ -69,11 +73,13 @@ struct span_head {
     linear_weights qa_outputs;
 
     /// Loads `qa_outputs.weight` / `qa_outputs.bias`.
-    /// @param file   The checkpoint.
-    /// @param config The model configuration.
-    /// @return The head; deq::format_error naming the file and tensor when missing or malformed.
-    static span_head load(io::safetensors_file const& file, bert_config const& config) {
-        return {detail::bert_read_linear(file, "qa_outputs", 2, config.hidden_size)};
+    /// @param file    The checkpoint.
+    /// @param config  The model configuration.
+    /// @param options Whether to check the values for NaN and infinity.
+    /// @return The head; deq::format_error naming the file and tensor when missing or malformed,
+    ///         deq::numeric_error naming the file, tensor and index of a non-finite value.
+    static span_head load(io::safetensors_file const& file, bert_config const& config, weight_load_options const& options = {}) {
+        return {detail::bert_read_linear(file, "qa_outputs", 2, config.hidden_size, options)};
     }
 
     /// Start and end logits of every token.
@@ -113,15 +119,18 @@ struct mlm_head {
     /// does not store `cls.predictions.decoder.weight`.
     /// @param file            The checkpoint.
     /// @param config          The model configuration.
-    /// @param word_embeddings The encoder's word embeddings, [vocab_size, hidden].
-    /// @return The head; deq::format_error naming the file and tensor when missing or malformed.
-    static mlm_head load(io::safetensors_file const& file, bert_config const& config, tensor<float, 2> const& word_embeddings) {
+    /// @param word_embeddings The encoder's word embeddings, [vocab_size, hidden] (checked when loaded).
+    /// @param options         Whether to check the values read from @p file for NaN and infinity.
+    /// @return The head; deq::format_error naming the file and tensor when missing or malformed,
+    ///         deq::numeric_error naming the file, tensor and index of a non-finite value.
+    static mlm_head load(io::safetensors_file const& file, bert_config const& config, tensor<float, 2> const& word_embeddings,
+                         weight_load_options const& options = {}) {
         index_t const h = config.hidden_size, vocab = config.vocab_size;
         mlm_head m;
-        m.transform = detail::bert_read_linear(file, "cls.predictions.transform.dense", h, h);
-        m.norm = detail::bert_read_norm(file, "cls.predictions.transform.LayerNorm", h);
+        m.transform = detail::bert_read_linear(file, "cls.predictions.transform.dense", h, h, options);
+        m.norm = detail::bert_read_norm(file, "cls.predictions.transform.LayerNorm", h, options);
         if (file.contains("cls.predictions.decoder.weight")) {
-            m.decoder = file.get_float<2>("cls.predictions.decoder.weight", {vocab, h});
+            m.decoder = detail::bert_read<2>(file, "cls.predictions.decoder.weight", {vocab, h}, options);
         } else {
             if (word_embeddings.extent(0) != vocab || word_embeddings.extent(1) != h) {
                 detail::throw_shape_error(detail::concat("mlm_head: 'word_embeddings' has shape ", word_embeddings.cview().shape_string(),
@@ -129,8 +138,8 @@ struct mlm_head {
             }
             m.decoder = word_embeddings;
         }
-        m.bias = file.get_float<1>(file.contains("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias",
-                                   {vocab});
+        m.bias = detail::bert_read<1>(file, file.contains("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias",
+                                      {vocab}, options);
         m.eps = config.layer_norm_eps;
         return m;
     }

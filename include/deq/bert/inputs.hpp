@@ -7,6 +7,8 @@
 #include <concepts>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -98,11 +100,14 @@ struct model_input {
     }
 
     /// Checks the batch against a model configuration.
-    /// @param config The model configuration.
+    /// @param config     The model configuration.
+    /// @param vocabulary The vocabulary file the token ids come from (named in the error for an id out of
+    ///                   range; empty when unknown).
     /// @throws deq::shape_error when the three tensors differ in shape or are empty, deq::invalid_argument
-    ///         naming the position and value for a token id outside [0, vocab_size), a type id outside
-    ///         [0, type_vocab_size), a mask value other than 0/1, or a length above max_position_embeddings.
-    void validate(bert_config const& config) const {
+    ///         naming the position and value for a token id outside [0, vocab_size) (and @p vocabulary),
+    ///         a type id outside [0, type_vocab_size), a mask value other than 0/1, or a length above
+    ///         max_position_embeddings.
+    void validate(bert_config const& config, std::string_view vocabulary = {}) const {
         index_t const b = batch(), l = length();
         if (b == 0 || l == 0) {
             detail::throw_shape_error(detail::concat("'input_ids' has shape [", b, ", ", l, "]: no extent may be zero"));
@@ -122,8 +127,11 @@ struct model_input {
             for (index_t j = 0; j < l; ++j) {
                 std::int32_t const id = input_ids(i, j), tt = token_type_ids(i, j);
                 if (id < 0 || id >= config.vocab_size) {
-                    detail::throw_invalid_argument(detail::concat("input_ids[", i, ", ", j, "]"), id,
-                                                   detail::concat("must be in [0, vocab_size = ", config.vocab_size, ")"));
+                    detail::throw_invalid_argument(
+                        detail::concat("input_ids[", i, ", ", j, "]"), id,
+                        detail::concat("must be in [0, vocab_size = ", config.vocab_size, ")",
+                                       vocabulary.empty() ? std::string()
+                                                          : detail::concat(" (ids of the vocabulary '", vocabulary, "' checked against the model)")));
                 }
                 if (tt < 0 || tt >= config.type_vocab_size) {
                     detail::throw_invalid_argument(detail::concat("token_type_ids[", i, ", ", j, "]"), tt,

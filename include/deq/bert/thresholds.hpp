@@ -46,6 +46,9 @@ struct predictor_thresholds {
     std::int64_t steps = 0;
     /// EMA decay of the calibration (the reference's 0.9999).
     double decay = 0.9999;
+    /// The file the thresholds were read from (from_json() / load()), named in errors; empty otherwise.
+    /// Not written by to_json().
+    std::string source;
 
     /// The predictor configuration of layer @p layer.
     /// @param layer Layer index in [0, layers.size()).
@@ -63,11 +66,14 @@ struct predictor_thresholds {
 
     /// Checks the number of layers, the bit width and every threshold.
     /// @param num_layers Expected number of layers.
-    /// @throws deq::invalid_argument naming the field and its value.
+    /// @throws deq::invalid_argument naming the field, its value and (when known) the source file.
     void validate(index_t num_layers) const {
         if (static_cast<index_t>(layers.size()) != num_layers) {
-            detail::throw_invalid_argument("predictor_thresholds.layers.size()", layers.size(),
-                                           detail::concat("must equal the model's num_hidden_layers = ", num_layers));
+            detail::throw_invalid_argument(
+                "predictor_thresholds.layers.size()", layers.size(),
+                detail::concat("must equal the model's num_hidden_layers = ", num_layers,
+                               source.empty() ? std::string() : detail::concat(" (the thresholds file '", source, "' lists ", layers.size(),
+                                                                               " layers)")));
         }
         for (index_t l = 0; l < num_layers; ++l) config(l);
     }
@@ -113,14 +119,16 @@ struct predictor_thresholds {
 
     /// Reads the thresholds from a JSON document (see the file documentation).
     /// @param doc The parsed document.
-    /// @return The thresholds; deq::format_error naming the source and field when malformed (wrong
-    ///         format or version, missing fields, thresholds not finite and > 0, bits outside 2..8 or 16).
+    /// @return The thresholds (source() is the document's source); deq::format_error naming the source
+    ///         and field when malformed (wrong format or version, missing fields or fields of the wrong
+    ///         type, thresholds not finite and > 0, bits outside 2..8 or 16).
     static predictor_thresholds from_json(io::json const& doc) {
         if (!doc.is_object()) doc.fail(detail::concat("expected a JSON object, got ", doc.type_name()));
         io::json const& fmt = doc.at("format");
         if (fmt.as_string() != format_name) fmt.fail(detail::concat("expected \"", format_name, "\", got \"", fmt.as_string(), "\""));
         doc.at("version").as_int(format_version, format_version);
         predictor_thresholds t;
+        t.source = doc.source();
         io::json const& bits = doc.at("bits");
         t.bits = static_cast<int>(bits.as_int(2, 16));
         if (t.bits > 8 && t.bits != 16) bits.fail(detail::concat("expected 2..8 or 16, got ", t.bits));
@@ -153,7 +161,9 @@ struct predictor_thresholds {
 
     /// Reads a file written by save().
     /// @param file The file.
-    /// @return The thresholds; deq::format_error naming the file (and field) when missing or malformed.
+    /// @return The thresholds (source() is @p file); deq::format_error naming the file (and field) when
+    ///         missing or malformed. Whether they fit a model (number of layers) is checked by validate(),
+    ///         e.g. in bert_model::set_thresholds(), whose error names the file.
     static predictor_thresholds load(std::filesystem::path const& file) { return from_json(io::json::parse_file(file)); }
 };
 

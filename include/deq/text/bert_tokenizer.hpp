@@ -117,32 +117,40 @@ public:
         vocab_->id(options_.mask_token);
     }
 
-    /// Loads the tokenizer of a Hugging Face model folder: vocab.txt, and tokenizer_config.json
-    /// when present (do_lower_case, strip_accents, tokenize_chinese_chars and the special tokens,
-    /// given as strings or as {"content": ...} objects; other fields are ignored).
+    /// Reads the settings of a Hugging Face model folder's tokenizer: tokenizer_config.json when present
+    /// (do_lower_case, strip_accents, tokenize_chinese_chars and the special tokens, given as strings or
+    /// as {"content": ...} objects; other fields are ignored), the defaults otherwise.
     /// @param dir The model folder.
-    /// @return The tokenizer; deq::format_error naming the file (and field) when malformed.
-    static bert_tokenizer from_directory(std::filesystem::path const& dir) {
+    /// @return The options; deq::format_error naming the file (and field) when malformed.
+    static bert_tokenizer_options load_options(std::filesystem::path const& dir) {
         bert_tokenizer_options o;
         std::filesystem::path const cfg_path = dir / "tokenizer_config.json";
         std::error_code ec;
-        if (std::filesystem::exists(cfg_path, ec)) {
-            io::json const cfg = io::json::parse_file(cfg_path);
-            if (!cfg.is_object()) cfg.fail(detail::concat("expected an object, got ", cfg.type_name()));
-            o.lower_case = cfg.value<bool>("do_lower_case", true);
-            if (io::json const* s = cfg.find("strip_accents"); s != nullptr && !s->is_null()) o.strip_accents = s->as_bool();
-            o.tokenize_chinese_chars = cfg.value<bool>("tokenize_chinese_chars", true);
-            auto special = [&](char const* key, std::string& out) {
-                io::json const* v = cfg.find(key);
-                if (v == nullptr || v->is_null()) return;
-                out = v->is_object() ? v->at("content").as_string() : v->as_string();
-            };
-            special("unk_token", o.unk_token);
-            special("sep_token", o.sep_token);
-            special("pad_token", o.pad_token);
-            special("cls_token", o.cls_token);
-            special("mask_token", o.mask_token);
-        }
+        if (!std::filesystem::exists(cfg_path, ec)) return o;
+        io::json const cfg = io::json::parse_file(cfg_path);
+        if (!cfg.is_object()) cfg.fail(detail::concat("expected an object, got ", cfg.type_name()));
+        o.lower_case = cfg.value<bool>("do_lower_case", true);
+        if (io::json const* s = cfg.find("strip_accents"); s != nullptr && !s->is_null()) o.strip_accents = s->as_bool();
+        o.tokenize_chinese_chars = cfg.value<bool>("tokenize_chinese_chars", true);
+        auto special = [&](char const* key, std::string& out) {
+            io::json const* v = cfg.find(key);
+            if (v == nullptr || v->is_null()) return;
+            out = v->is_object() ? v->at("content").as_string() : v->as_string();
+        };
+        special("unk_token", o.unk_token);
+        special("sep_token", o.sep_token);
+        special("pad_token", o.pad_token);
+        special("cls_token", o.cls_token);
+        special("mask_token", o.mask_token);
+        return o;
+    }
+
+    /// Loads the tokenizer of a Hugging Face model folder: vocab.txt, and the settings of
+    /// tokenizer_config.json when present (see load_options()).
+    /// @param dir The model folder.
+    /// @return The tokenizer; deq::format_error naming the file (and field) when malformed.
+    static bert_tokenizer from_directory(std::filesystem::path const& dir) {
+        bert_tokenizer_options o = load_options(dir);
         return bert_tokenizer(vocab::load(dir / "vocab.txt"), std::move(o));
     }
 

@@ -4,9 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <string>
 
 #include <deq/bert/finetuned.hpp>
+#include <deq/bert/model_folder.hpp>
 #include <deq/exec/serial.hpp>
 
 #include "support/scratch.hpp"
@@ -41,11 +44,13 @@ struct tiny_checkpoint {
     deq::bert::linear_weights classifier;
 };
 
+// @p edit, when given, changes the weights before they are written.
 tiny_checkpoint write_checkpoint(deq_test::scratch_dir const& dir, std::string const& config, index_t labels = 3,
-                                 bool thresholds = true) {
+                                 bool thresholds = true, std::function<void(tiny_checkpoint&)> const& edit = {}) {
     auto const c = bert_test::tiny_config();
     std::mt19937_64 gen(11);
     tiny_checkpoint t{bert_test::tiny_weights(c, 5), bert_test::random_linear(labels, c.hidden_size, gen)};
+    if (edit) edit(t);
     auto w = bert_test::to_writer(t.weights, "bert.");
     w.add("classifier.weight", t.classifier.weight);
     w.add("classifier.bias", t.classifier.bias);
@@ -155,4 +160,35 @@ TEST_CASE("sequence_classifier: inconsistent checkpoints are errors naming the f
     expect(config_json, 3, false, "t.encoder.layer.0.q.input_x_thresh");
     std::string no_names = config_json.substr(0, config_json.find(",\n          \"threshold_tensors\"")) + "}\n}";
     expect(no_names, 3, true, "'threshold_tensors' is missing or empty");
+}
+
+TEST_CASE("sequence_classifier::load reports a non-finite weight of the encoder or the classifier at load time") {
+    deq_test::scratch_dir dir("finetuned_nan");
+    std::string const file = (dir.path() / "model.safetensors").string();
+    float const nan = std::numeric_limits<float>::quiet_NaN();
+    write_checkpoint(dir, config_json, 3, true, [&](tiny_checkpoint& t) { t.classifier.weight(2, 9) = nan; });
+    std::string msg = message_of<deq::numeric_error>([&] { (void)deq::bert::sequence_classifier::load(dir.path()); });
+    CHECK_MESSAGE(msg == "deq: " + file + ": non-finite value nan in tensor 'classifier.weight' at index [2, 9] (element 41 of 48)", msg);
+    CHECK(std::isnan(deq::bert::sequence_classifier::load(dir.path(), {.check_finite = false}).head().classifier.weight(2, 9)));
+    write_checkpoint(dir, config_json, 3, true, [&](tiny_checkpoint& t) { t.weights.layers[0].query.weight(1, 2) = -std::numeric_limits<float>::infinity(); });
+    msg = message_of<deq::numeric_error>([&] { (void)deq::bert::sequence_classifier::load(dir.path()); });
+    CHECK_MESSAGE(msg.find(file + ": non-finite value -inf in tensor 'bert.encoder.layer.0.attention.self.query.weight' at index [1, 2]") !=
+                      std::string::npos,
+                  msg);
+}
+
+TEST_CASE("load_classifier_folder checks the vocabulary of a fine-tuned folder against its encoder") {
+    deq_test::scratch_dir dir("finetuned_vocab");
+    write_checkpoint(dir, config_json);
+    dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n");
+    auto loaded = deq::bert::load_classifier_folder(dir.path());
+    CHECK(loaded.warnings.empty());  // 6 of 23: within the default padding margin
+    CHECK(loaded.model.model().sources().vocabulary == (dir.path() / "vocab.txt").string());
+    CHECK(loaded.model.model().sources().config == (dir.path() / "config.json").string());
+    CHECK(loaded.tokenizer.tokenize("hello") == std::vector<deq::text::token_id>{5});
+    deq::bert::model_load_options o;
+    o.vocabulary.padding_margin = 4;
+    CHECK(deq::bert::load_classifier_folder(dir.path(), o).warnings.size() == 1);
+    o.vocabulary.strict = true;
+    CHECK_THROWS_WITH_AS((void)deq::bert::load_classifier_folder(dir.path(), o), doctest::Contains("17 fewer"), deq::format_error);
 }

@@ -90,22 +90,11 @@ TEST_CASE("pooler and task heads match a naive computation on a tiny model") {
     auto const c = tiny_config();
     auto const w = tiny_weights(c);
     std::mt19937_64 gen(11);
-    deq::bert::linear_weights const classifier = random_linear(3, c.hidden_size, gen);
-    deq::bert::linear_weights const qa = random_linear(2, c.hidden_size, gen);
-    deq::bert::linear_weights const transform = random_linear(c.hidden_size, c.hidden_size, gen);
-    deq::bert::layer_norm_weights const norm = random_norm(c.hidden_size, gen);
-    auto const mlm_bias = random_tensor<1>({c.vocab_size}, gen, 0.0, 0.1);
+    auto const heads = random_heads(c, gen);
+    auto const& [classifier, qa, transform, norm, mlm_bias] = heads;
 
     deq::io::safetensors_writer out = to_writer(w, "bert.");
-    out.add("classifier.weight", classifier.weight);
-    out.add("classifier.bias", classifier.bias);
-    out.add("qa_outputs.weight", qa.weight);
-    out.add("qa_outputs.bias", qa.bias);
-    out.add("cls.predictions.transform.dense.weight", transform.weight);
-    out.add("cls.predictions.transform.dense.bias", transform.bias);
-    out.add("cls.predictions.transform.LayerNorm.weight", norm.weight);
-    out.add("cls.predictions.transform.LayerNorm.bias", norm.bias);
-    out.add("cls.predictions.bias", mlm_bias);
+    add_heads(out, heads);
     auto const file = to_file(out, "task.safetensors");
 
     deq::bert::bert_model const model(c, deq::bert::bert_weights::load(file, c));

@@ -108,6 +108,34 @@ inline deq::io::safetensors_writer to_writer(deq::bert::bert_weights const& w, s
     return out;
 }
 
+/// Random task-head parameters: a 3-label classifier, a span head and a masked-LM head without a decoder.
+struct tiny_heads {
+    deq::bert::linear_weights classifier;  ///< `classifier`, [3, hidden].
+    deq::bert::linear_weights qa;          ///< `qa_outputs`, [2, hidden].
+    deq::bert::linear_weights transform;   ///< `cls.predictions.transform.dense`.
+    deq::bert::layer_norm_weights norm;    ///< `cls.predictions.transform.LayerNorm`.
+    deq::tensor<float, 1> mlm_bias;        ///< `cls.predictions.bias`, [vocab_size].
+};
+
+inline tiny_heads random_heads(deq::bert::bert_config const& c, std::mt19937_64& gen) {
+    index_t const h = c.hidden_size;
+    return {random_linear(3, h, gen), random_linear(2, h, gen), random_linear(h, h, gen), random_norm(h, gen),
+            random_tensor<1>({c.vocab_size}, gen, 0.0, 0.1)};
+}
+
+/// Adds the heads to @p out with Hugging Face names.
+inline void add_heads(deq::io::safetensors_writer& out, tiny_heads const& t) {
+    out.add("classifier.weight", t.classifier.weight);
+    out.add("classifier.bias", t.classifier.bias);
+    out.add("qa_outputs.weight", t.qa.weight);
+    out.add("qa_outputs.bias", t.qa.bias);
+    out.add("cls.predictions.transform.dense.weight", t.transform.weight);
+    out.add("cls.predictions.transform.dense.bias", t.transform.bias);
+    out.add("cls.predictions.transform.LayerNorm.weight", t.norm.weight);
+    out.add("cls.predictions.transform.LayerNorm.bias", t.norm.bias);
+    out.add("cls.predictions.bias", t.mlm_bias);
+}
+
 inline deq::io::safetensors_file to_file(deq::io::safetensors_writer const& w, std::string const& source = "tiny.safetensors") {
     return deq::io::safetensors_file::from_bytes(w.serialize(), source);
 }

@@ -10,6 +10,7 @@
 
 #include "tiny_model.hpp"
 #include "support/scratch.hpp"
+#include "support/test_util.hpp"
 
 using namespace bert_test;
 
@@ -170,6 +171,46 @@ TEST_CASE("predictor_thresholds: JSON round trip and malformed files") {
               "layers": [{"input_x_thresh": -1, "input_y_thresh": 1}]})", "input_x_thresh");
     expect("{", "bad.json");
     CHECK_THROWS_AS(deq::bert::predictor_thresholds::load(dir.path() / "missing.json"), deq::format_error);
+}
+
+TEST_CASE("predictor_thresholds: a thresholds file that does not fit the model names the file and both layer counts") {
+    deq_test::scratch_dir dir("bert_thresholds_layers");
+    deq::bert::predictor_thresholds t;
+    t.layers = {{0.5f, 0.5f}, {0.25f, 0.75f}, {1.0f, 1.0f}};
+    auto const file = dir.path() / "three_layers.json";
+    t.save(file);
+    auto const loaded = deq::bert::predictor_thresholds::load(file);
+    CHECK(loaded.source == file.string());
+    auto const c = tiny_config();
+    deq::bert::bert_model model(c, tiny_weights(c));
+    std::string const msg = deq_test::message_of<deq::invalid_argument>([&] { model.set_thresholds(loaded); });
+    INFO(msg);
+    CHECK(msg.find("'" + file.string() + "'") != std::string::npos);
+    CHECK(msg.find("= 3: must equal the model's num_hidden_layers = 2") != std::string::npos);
+    CHECK(msg.find("lists 3 layers") != std::string::npos);
+    CHECK_FALSE(model.thresholds().has_value());
+    // Thresholds built in code name no file.
+    CHECK_THROWS_WITH_AS(t.validate(2), "deq: invalid argument 'predictor_thresholds.layers.size()' = 3: must equal the model's num_hidden_layers = 2",
+                         deq::invalid_argument);
+
+    // Every other error of the loader names the file too (missing, unreadable JSON, fields of the wrong type).
+    auto expect = [&](std::string const& text, std::string const& needle) {
+        auto const f = dir.write("bad.json", text);
+        std::string const m = error_of([&] { deq::bert::predictor_thresholds::load(f); });
+        CHECK_MESSAGE(m.find("deq: " + f.string()) == 0, m);
+        CHECK_MESSAGE(m.find(needle) != std::string::npos, m);
+    };
+    std::string const head = R"({"format": "deq-bert-predictor-thresholds", "version": 1, "bits": 4, )";
+    expect(head + R"("origin": 3, "layers": [{"input_x_thresh": 1, "input_y_thresh": 1}]})", "origin");
+    expect(head + R"("steps": "many", "layers": [{"input_x_thresh": 1, "input_y_thresh": 1}]})", "steps");
+    expect(head + R"("decay": [], "layers": [{"input_x_thresh": 1, "input_y_thresh": 1}]})", "decay");
+    expect(head + R"("layers": {"input_x_thresh": 1}})", "layers");
+    expect(head + R"("layers": [1.5]})", "layers");
+    expect(head + R"("layers": [{"input_x_thresh": "x", "input_y_thresh": 1}]})", "input_x_thresh");
+    expect(head + R"("layers": [{"input_x_thresh": 1e39, "input_y_thresh": 1}]})", "input_x_thresh");
+    expect("[]", "expected a JSON object");
+    std::string const missing = error_of([&] { deq::bert::predictor_thresholds::load(dir.path() / "missing.json"); });
+    CHECK_MESSAGE(missing.find((dir.path() / "missing.json").string()) != std::string::npos, missing);
 }
 
 TEST_CASE("bert_model::load reads a model folder and names the missing file") {
