@@ -32,7 +32,9 @@
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
 #include "../quant/symmetric_scalar.hpp"
+#include "../core/checked_size.hpp"
 #include "detail/predictor_kernels.hpp"
+#include "detail/predictor_tiles.hpp"
 
 namespace deq {
 
@@ -127,18 +129,80 @@ S predictor_scale(char const* name, double threshold, int bits) {
 /// @param x      The rows.
 /// @param scale  Quantization scale.
 /// @param bits   Bit width.
-/// @param levels Output levels.
+/// @param levels Output levels, [rows][ld] (entries past d are 0).
 /// @param norms  Output norms.
+/// @param ld     Row stride of the levels (0: the head dimension).
 template <class Space, class T, class S, class Level>
 void predictor_quantize(Space const& space, char const* name, tensor_view<T const, 4> x, S scale, int bits,
-                        std::vector<Level>& levels, std::vector<S>& norms) {
+                        std::vector<Level>& levels, std::vector<S>& norms, index_t ld = 0,
+                        arch::isa tier = arch::isa::portable) {
+    if (ld == 0) ld = x.extent(3);
     index_t const rows = x.extent(0) * x.extent(1) * x.extent(2);
-    levels.assign(static_cast<std::size_t>(rows * x.extent(3)), Level(0));
+    levels.assign(checked_bytes("predictor levels", checked_size("predictor levels", {rows, ld}), sizeof(Level)) / sizeof(Level),
+                  Level(0));
     norms.assign(static_cast<std::size_t>(rows), S(0));
     std::vector<index_t> status(static_cast<std::size_t>(rows), predictor_row_ok);
     exec::parallel_for(space, rows,
-                       predictor_quantize_rows<T, S, Level>{x, levels.data(), norms.data(), status.data(), scale, bits});
+                       predictor_quantize_rows<T, S, Level>{x, levels.data(), norms.data(), status.data(), scale, bits, ld, tier});
     predictor_check_rows(name, x, status);
+}
+
+/// Validates, normalises and quantizes q and k for the active tier (see predictor_tiles.hpp).
+/// @tparam Space Execution space.
+/// @tparam T     Element type.
+/// @tparam S     Score type.
+/// @tparam Level Level storage type.
+/// @param space  The space.
+/// @param q      Queries.
+/// @param k      Keys.
+/// @param config Predictor configuration (validated by the caller).
+/// @return The operands of the score tiles.
+template <class Space, class T, class S, class Level>
+predictor_operands<S, Level> make_predictor_operands(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                                     predictor_config const& config) {
+    S const sx = predictor_scale<S>("predictor_config.threshold_q", config.threshold_q, config.bits);
+    S const sy = predictor_scale<S>("predictor_config.threshold_k", config.threshold_k, config.bits);
+    S const sxy = sx * sy;
+    if (!(std::isfinite(sxy) && sxy > S(0))) {
+        throw_invalid_argument("predictor_config.threshold_q * threshold_k", config.threshold_q * config.threshold_k,
+                               "gives a product of scales outside the range of the score type");
+    }
+    predictor_operands<S, Level> o;
+    o.batch = q.extent(0);
+    o.heads = q.extent(1);
+    o.lq = q.extent(2);
+    o.lk = k.extent(2);
+    o.dim = q.extent(3);
+    o.tier = std::is_same_v<Level, std::int8_t> && o.dim < 65536 ? predictor_tier(config.bits) : arch::isa::portable;
+    o.ld = o.tier == arch::isa::portable ? o.dim : predictor_level_stride(o.dim);
+    o.scale_product = sxy;
+    o.sqrt_d = static_cast<S>(std::sqrt(static_cast<double>(o.dim)));
+    predictor_quantize(space, "q", q, sx, config.bits, o.q_levels, o.q_norms, o.ld, o.tier);
+    predictor_quantize(space, "k", k, sy, config.bits, o.k_levels, o.k_norms, o.ld, o.tier);
+
+    S q_max = 0, k_max = 0;
+    for (S n : o.q_norms) q_max = n > q_max ? n : q_max;
+    for (S n : o.k_norms) k_max = n > k_max ? n : k_max;
+    if (!std::isfinite(q_max * k_max)) {
+        throw numeric_error(concat("deq: the product of the largest row norms of 'q' (", static_cast<double>(q_max),
+                                   ") and 'k' (", static_cast<double>(k_max), ") overflows the score type"));
+    }
+    index_t const bh = o.batch * o.heads;
+    if (o.tier != arch::isa::portable) {
+        index_t const block = o.tier == arch::isa::avx512 ? 16 : 8;
+        index_t const blocks = o.lk / block + (o.lk % block != 0 ? 1 : 0);
+        o.k_packed_stride = checked_size("packed predictor keys", {blocks, block, o.ld});
+        std::size_t const bytes = checked_bytes("packed predictor keys", checked_size("packed predictor keys", {bh, o.k_packed_stride}), 1);
+        if (o.tier == arch::isa::avx512) {
+            o.k_packed.assign(bytes, 0);
+            o.q_offset.assign(o.q_norms.size(), 0);
+            exec::parallel_for(space, bh * o.lq, predictor_offset_kernel<Level>{o.q_levels.data(), o.ld, o.q_offset.data()});
+        } else {
+            o.k_packed_s8.assign(bytes, 0);
+        }
+        exec::parallel_for(space, bh, predictor_pack_kernel<S, Level>{&o});
+    }
+    return o;
 }
 
 /// The predictor with a given level storage type (arguments already validated).
@@ -154,40 +218,9 @@ void predictor_quantize(Space const& space, char const* name, tensor_view<T cons
 template <class Space, class T, class S, class Level>
 void predict_scores_with(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                          predictor_config const& config, tensor_view<S, 4> scores) {
-    S const sx = predictor_scale<S>("predictor_config.threshold_q", config.threshold_q, config.bits);
-    S const sy = predictor_scale<S>("predictor_config.threshold_k", config.threshold_k, config.bits);
-    S const sxy = sx * sy;
-    if (!(std::isfinite(sxy) && sxy > S(0))) {
-        throw_invalid_argument("predictor_config.threshold_q * threshold_k", config.threshold_q * config.threshold_k,
-                               "gives a product of scales outside the range of the score type");
-    }
-    std::vector<Level> q_levels, k_levels;
-    std::vector<S> q_norms, k_norms;
-    predictor_quantize(space, "q", q, sx, config.bits, q_levels, q_norms);
-    predictor_quantize(space, "k", k, sy, config.bits, k_levels, k_norms);
-
-    S q_max = 0, k_max = 0;
-    for (S n : q_norms) q_max = n > q_max ? n : q_max;
-    for (S n : k_norms) k_max = n > k_max ? n : k_max;
-    if (!std::isfinite(q_max * k_max)) {
-        throw numeric_error(concat("deq: the product of the largest row norms of 'q' (", static_cast<double>(q_max),
-                                   ") and 'k' (", static_cast<double>(k_max), ") overflows the score type"));
-    }
-
-    index_t const dim = q.extent(3);
-    std::int64_t const qmax = quant::max_symmetric_level(config.bits);
-    bool const fits_int32 = qmax * qmax * dim <= std::int64_t{std::numeric_limits<std::int32_t>::max()};
-    S const sqrt_d = static_cast<S>(std::sqrt(static_cast<double>(dim)));
-    index_t const rows = q.extent(0) * q.extent(1) * q.extent(2);
-    if (fits_int32) {
-        exec::parallel_for(space, rows,
-                           predictor_score_rows<S, Level, std::int32_t>{q_levels.data(), q_norms.data(), k_levels.data(),
-                                                                        k_norms.data(), scores, sxy, sqrt_d, dim});
-    } else {
-        exec::parallel_for(space, rows,
-                           predictor_score_rows<S, Level, std::int64_t>{q_levels.data(), q_norms.data(), k_levels.data(),
-                                                                        k_norms.data(), scores, sxy, sqrt_d, dim});
-    }
+    predictor_operands<S, Level> const o = make_predictor_operands<Space, T, S, Level>(space, q, k, config);
+    index_t const blocks = o.lq / predictor_tile_rows + (o.lq % predictor_tile_rows != 0 ? 1 : 0);
+    exec::parallel_for(space, o.batch * o.heads * blocks, predictor_scores_kernel<S, Level>{&o, scores});
 }
 
 }  // namespace detail

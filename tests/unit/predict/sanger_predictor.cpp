@@ -3,12 +3,14 @@
 // re-implementation of the reference formula (dequantized matmul) on random inputs.
 #include <doctest/doctest.h>
 
+#include <deq/arch/isa.hpp>
 #include <deq/exec/serial.hpp>
 #include <deq/exec/threads.hpp>
 #include <deq/numeric/float16.hpp>
 #include <deq/predict/sanger_predictor.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -315,5 +317,57 @@ TEST_CASE_TEMPLATE("predictor: matches a naive double re-implementation of the r
         }
         CHECK(skipped < ref.scores.size() / 20);
         CHECK(worst <= (float16bits ? 1e-4 : (std::is_same_v<S, float> ? 1e-6 : 1e-13)) * maxref);
+    }
+}
+
+// Every instruction-set tier computes the same integer dot products and rescales them in the same
+// order: Ŝ is bit-identical on the portable, AVX2 and AVX-512 paths (those this CPU has), for head
+// dimensions around the tiers' groups of 4 and blocks of 8 / 16 keys, every bit width, and padding of
+// the key blocks.
+TEST_CASE_TEMPLATE("predictor: every ISA tier gives Ŝ bit for bit", T, float, double, deq::float16) {
+    std::vector<deq::arch::isa> tiers{deq::arch::isa::portable};
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx2) tiers.push_back(deq::arch::isa::avx2);
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx512) tiers.push_back(deq::arch::isa::avx512);
+    MESSAGE("tiers tested: ", tiers.size(), " (widest ", deq::arch::to_string(deq::arch::detected_isa()), ")");
+    std::uint64_t seed = 500;
+    for (deq::index_t d : {1, 3, 4, 7, 32, 33, 64, 80, 128, 130}) {
+        for (deq::index_t lk : {1, 8, 15, 16, 17, 40, 300}) {
+            for (int bits : {2, 4, 8, 16}) {
+                CAPTURE(d);
+                CAPTURE(lk);
+                CAPTURE(bits);
+                deq::tensor<T, 4> q({1, 2, 11, d}), k({1, 2, lk, d});
+                deq_test::fill_normal(q, ++seed, 0.2, 1.1);
+                deq_test::fill_normal(k, ++seed, -0.1, 0.9);
+                if (lk > 2) {
+                    for (deq::index_t t = 0; t < d; ++t) k(0, 1, 2, t) = T(0);  // a zero-norm key
+                }
+                deq::predictor_config cfg = deq::calibrate_predictor(q.cview(), k.cview(), bits);
+                cfg.threshold_q *= 0.7;  // clamp some levels
+                std::vector<deq::tensor<deq::accum_t<T>, 4>> results;
+                for (auto tier : tiers) {
+                    deq::arch::scoped_isa_limit const limit(tier);
+                    results.push_back(deq::predict_scores(deq::exec::threads{2}, q.cview(), k.cview(), cfg));
+                }
+                for (std::size_t t = 1; t < results.size(); ++t) {
+                    CHECK_MESSAGE(results[t].storage() == results[0].storage(), deq::arch::to_string(tiers[t]));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("predictor: the ISA tier can be limited, never widened past the CPU") {
+    using deq::arch::isa;
+    CHECK(deq::arch::parse_isa("avx2") == isa::avx2);
+    CHECK(deq_test::message_of<deq::invalid_argument>([] { (void)deq::arch::parse_isa("sse9", "DEQ_ISA"); }).find("'DEQ_ISA'") !=
+          std::string::npos);
+    {
+        deq::arch::scoped_isa_limit const limit(isa::portable);
+        CHECK(deq::arch::active_isa() == isa::portable);
+    }
+    if (std::getenv("DEQ_ISA") == nullptr) CHECK(deq::arch::active_isa() == deq::arch::detected_isa());
+    if (deq::arch::detected_isa() != isa::avx512) {
+        CHECK_THROWS_AS(deq::arch::limit_isa(isa::avx512), deq::invalid_argument);
     }
 }

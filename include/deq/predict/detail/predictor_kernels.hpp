@@ -1,11 +1,15 @@
 /// @file
-/// @brief Kernels of Sanger's score predictor: per-row L2 normalisation + quantization, and the
-/// integer score rows (internal; see deq/predict/sanger_predictor.hpp).
+/// @brief Kernel of Sanger's score predictor: per-row L2 normalisation + quantization (internal; see
+/// deq/predict/sanger_predictor.hpp; the score tiles are in predictor_tiles.hpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
+#include "../../arch/isa.hpp"
+#include "../../arch/predictor_avx2.hpp"
+#include "../../arch/predictor_avx512.hpp"
 #include "../../config.hpp"
 #include "../../core/tensor.hpp"
 #include "../../quant/symmetric_scalar.hpp"
@@ -33,10 +37,11 @@ DEQ_HOST_DEVICE inline void predictor_split_row(index_t r, index_t heads, index_
 template <class T, class S>
 DEQ_HOST_DEVICE inline bool predictor_row_norm(tensor_view<T const, 4> const& x, index_t b, index_t h, index_t i,
                                                S& norm, index_t& bad_col) {
-    index_t const dim = x.extent(3);
+    index_t const dim = x.extent(3), stride = x.stride(3);
+    T const* const row = &x(b, h, i, 0);
     double sumsq = 0;
     for (index_t t = 0; t < dim; ++t) {
-        S const v = static_cast<S>(x(b, h, i, t));
+        S const v = static_cast<S>(row[t * stride]);
         if (!std::isfinite(v)) {
             bad_col = t;
             return false;
@@ -57,17 +62,19 @@ DEQ_HOST_DEVICE inline bool predictor_row_norm(tensor_view<T const, 4> const& x,
 template <class T, class S, class Level>
 struct predictor_quantize_rows {
     tensor_view<T const, 4> x;  ///< Input rows.
-    Level* levels;              ///< Output levels, [rows, d] contiguous.
+    Level* levels;              ///< Output levels, [rows, ld] (entries past d are left as they are: 0).
     S* norms;                   ///< Output norms, [rows].
     index_t* status;            ///< Output status: predictor_row_ok, _norm_overflow or first non-finite column.
     S scale;                    ///< Quantization scale (qmax / threshold).
     int bits;                   ///< Bit width.
+    index_t ld;                 ///< Row stride of @p levels (>= d).
+    arch::isa tier = arch::isa::portable;  ///< Tier of the element loop (float rows, int8 levels only).
 
     DEQ_HOST_DEVICE void operator()(index_t r) const {
         index_t b = 0, h = 0, i = 0;
         predictor_split_row(r, x.extent(1), x.extent(2), b, h, i);
         index_t const dim = x.extent(3);
-        Level* out = levels + r * dim;
+        Level* out = levels + r * ld;
         S norm = 0;
         index_t bad = predictor_row_ok;
         bool const finite = predictor_row_norm(x, b, h, i, norm, bad);
@@ -79,42 +86,22 @@ struct predictor_quantize_rows {
             return;
         }
         norms[r] = norm;
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+        if constexpr (std::is_same_v<T, float> && std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
+            if (tier != arch::isa::portable && x.stride(3) == 1) {
+                int const qmax = static_cast<int>(::deq::quant::max_symmetric_level(bits));
+                if (tier == arch::isa::avx512) {
+                    arch::avx512::quantize_row(&x(b, h, i, 0), dim, norm, scale, qmax, out);
+                } else {
+                    arch::avx2::quantize_row(&x(b, h, i, 0), dim, norm, scale, qmax, out);
+                }
+                return;
+            }
+        }
+#endif
         for (index_t t = 0; t < dim; ++t) {
             S const unit = static_cast<S>(x(b, h, i, t)) / norm;
             out[t] = static_cast<Level>(::deq::quant::quantize_symmetric(unit, scale, bits));
-        }
-    }
-};
-
-/// Computes one row of predicted scores per work item:
-/// `scores[b,h,i,j] = S(Σ_t Q[i,t]·K[j,t]) / (sx·sy) · (‖q_i‖·‖k_j‖) / sqrt(d)` with the integer dot product
-/// accumulated in @p Acc.
-/// @tparam S     Score type.
-/// @tparam Level Integer storage type of the levels.
-/// @tparam Acc   Integer accumulator (int32_t, or int64_t where int32 could overflow).
-template <class S, class Level, class Acc>
-struct predictor_score_rows {
-    Level const* q_levels;      ///< [B*H*Lq, d].
-    S const* q_norms;           ///< [B*H*Lq].
-    Level const* k_levels;      ///< [B*H*Lk, d].
-    S const* k_norms;           ///< [B*H*Lk].
-    tensor_view<S, 4> scores;   ///< Output [B, H, Lq, Lk].
-    S scale_product;            ///< sx * sy.
-    S sqrt_d;                   ///< sqrt(d) rounded to S.
-    index_t dim;                ///< Head dimension d.
-
-    DEQ_HOST_DEVICE void operator()(index_t r) const {
-        index_t b = 0, h = 0, i = 0;
-        index_t const heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
-        predictor_split_row(r, heads, lq, b, h, i);
-        Level const* qrow = q_levels + r * dim;
-        S const qn = q_norms[r];
-        index_t const kbase = (b * heads + h) * lk;
-        for (index_t j = 0; j < lk; ++j) {
-            Level const* krow = k_levels + (kbase + j) * dim;
-            Acc dot = 0;
-            for (index_t t = 0; t < dim; ++t) dot += static_cast<Acc>(qrow[t]) * static_cast<Acc>(krow[t]);
-            scores(b, h, i, j) = static_cast<S>(dot) / scale_product * (qn * k_norms[kbase + j]) / sqrt_d;
         }
     }
 };

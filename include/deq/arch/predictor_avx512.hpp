@@ -1,0 +1,206 @@
+/// @file
+/// @brief AVX-512 (VNNI) kernels of the low-bit score predictor (internal; see
+/// deq/predict/detail/predictor_tiles.hpp): key packing and the exact integer dot-product tile.
+///
+/// Layout. Keys are packed per (batch, head) in blocks of 16 keys; block b holds, for each group g of 4
+/// head-dimension entries, the 16 keys' 4 levels as unsigned bytes `level + 128`:
+/// `packed[(b * groups + g) * 64 + 4 * key + t]`. One 64-byte load is the B operand of `vpdpbusd`
+/// for 16 keys; the A operand is a query's 4 signed levels broadcast to every lane. The offset is
+/// removed exactly: `Σ_t (k_t + 128) · q_t = q·k + 128 · Σ_t q_t`, so the tile subtracts
+/// `128 · Σ_t q_t` of each query row. Every product and sum is exact in int32 for levels of at most
+/// 8 bits and head dimensions below 65536 (|Σ| <= 255 · 127 · d).
+///
+/// Why intrinsics: the int8 dot product with int32 accumulation (`vpdpbusd`) is not offered by the
+/// portable SIMD libraries in Debian 12 (Highway 1.0.3, xsimd 8), and the register blocking (8 query
+/// rows share each 64-byte key load) is what makes the predictor cheaper than dense attention.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/tensor.hpp"
+#include "isa.hpp"
+
+#if DEQ_ARCH_X86
+#include <immintrin.h>
+
+/// The target attribute of deq's AVX-512 kernels.
+#define DEQ_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")))
+
+namespace deq::arch::avx512 {
+
+/// True when @p x is a positive normal power of two (its reciprocal is exact).
+/// @param x The value.
+/// @return Whether x = 2^k for a normal 2^k and 2^-k.
+inline bool is_power_of_two(float x) noexcept {
+    std::uint32_t bits;
+    __builtin_memcpy(&bits, &x, sizeof(bits));
+    std::uint32_t const exponent = (bits >> 23) & 0xFFu;
+    return (bits & 0x807FFFFFu) == 0 && exponent > 1 && exponent < 253;
+}
+
+/// Keys per packed block.
+inline constexpr index_t key_block = 16;
+/// Head-dimension entries per group.
+inline constexpr index_t group = 4;
+/// Bytes of one packed block group (16 keys x 4 levels).
+inline constexpr index_t group_bytes = key_block * group;
+
+/// Packs @p keys rows of signed levels (row stride @p ld, the entries past @p dim are 0) into the
+/// layout of the file documentation; keys past @p keys in the last block are level 0.
+/// @param levels Key levels, [keys][ld].
+/// @param keys   Number of keys.
+/// @param dim    Head dimension.
+/// @param ld     Row stride of @p levels (>= dim, a multiple of 4).
+/// @param out    ceil(keys / 16) * (ld / 4) * 64 bytes.
+inline void pack_keys(std::int8_t const* levels, index_t keys, index_t dim, index_t ld, std::uint8_t* out) {
+    index_t const groups = ld / group;
+    index_t const blocks = keys / key_block + (keys % key_block != 0 ? 1 : 0);
+    for (index_t b = 0; b < blocks; ++b) {
+        for (index_t g = 0; g < groups; ++g) {
+            std::uint8_t* dst = out + (b * groups + g) * group_bytes;
+            for (index_t key = 0; key < key_block; ++key) {
+                index_t const j = b * key_block + key;
+                for (index_t t = 0; t < group; ++t) {
+                    index_t const col = g * group + t;
+                    int const level = (j < keys && col < dim) ? levels[j * ld + col] : 0;
+                    dst[key * group + t] = static_cast<std::uint8_t>(level + 128);
+                }
+            }
+        }
+    }
+}
+
+/// Exact integer dot products of @p Rows query rows (at most 8) with the 16 x @p Blocks keys of
+/// @p Blocks consecutive packed blocks (each broadcast query word feeds Blocks `vpdpbusd`).
+/// @tparam Rows   Number of query rows (1..8).
+/// @tparam Blocks Number of key blocks (1 or 2).
+/// @param q       Query levels, [Rows][ld] (entries past dim are 0).
+/// @param ld      Row stride of @p q (a multiple of 4).
+/// @param offset  128 · Σ_t q_t of each row.
+/// @param block   The first packed key block (ld / 4 groups of 64 bytes per block).
+/// @param out     Rows x (16 · Blocks) dot products.
+/// @param ldo     Row stride of @p out.
+template <int Rows, int Blocks>
+DEQ_TARGET_AVX512 inline void dot_block(std::int8_t const* q, index_t ld, std::int32_t const* offset,
+                                        std::uint8_t const* block, std::int32_t* out, index_t ldo) {
+    static_assert(Rows >= 1 && Rows <= 8 && (Blocks == 1 || Blocks == 2));
+    __m512i acc[Blocks][Rows];
+#pragma GCC unroll 2
+    for (int c = 0; c < Blocks; ++c)
+#pragma GCC unroll 8
+        for (int r = 0; r < Rows; ++r) acc[c][r] = _mm512_setzero_si512();
+    index_t const groups = ld / group;
+    index_t const block_bytes = groups * group_bytes;
+    for (index_t g = 0; g < groups; ++g) {
+        __m512i kz[Blocks];
+#pragma GCC unroll 2
+        for (int c = 0; c < Blocks; ++c) kz[c] = _mm512_loadu_si512(block + c * block_bytes + g * group_bytes);
+#pragma GCC unroll 8
+        for (int r = 0; r < Rows; ++r) {
+            std::int32_t word;
+            __builtin_memcpy(&word, q + r * ld + g * group, sizeof(word));
+            __m512i const qw = _mm512_set1_epi32(word);
+#pragma GCC unroll 2
+            for (int c = 0; c < Blocks; ++c) acc[c][r] = _mm512_dpbusd_epi32(acc[c][r], kz[c], qw);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r) {
+        __m512i const off = _mm512_set1_epi32(offset[r]);
+#pragma GCC unroll 2
+        for (int c = 0; c < Blocks; ++c) _mm512_storeu_si512(out + r * ldo + c * key_block, _mm512_sub_epi32(acc[c][r], off));
+    }
+}
+
+/// dot_block() for a run-time row count.
+template <int Blocks>
+DEQ_TARGET_AVX512 inline void dot_rows(index_t n, std::int8_t const* q, index_t ld, std::int32_t const* offset,
+                                       std::uint8_t const* block, std::int32_t* out, index_t ldo) {
+    switch (n) {
+        case 8: dot_block<8, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 7: dot_block<7, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 6: dot_block<6, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 5: dot_block<5, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 4: dot_block<4, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 3: dot_block<3, Blocks>(q, ld, offset, block, out, ldo); break;
+        case 2: dot_block<2, Blocks>(q, ld, offset, block, out, ldo); break;
+        default: dot_block<1, Blocks>(q, ld, offset, block, out, ldo); break;
+    }
+}
+
+/// Exact integer dot products of @p rows query rows with @p keys packed keys.
+/// @param q      Query levels, [rows][ld].
+/// @param ld     Row stride (a multiple of 4).
+/// @param offset 128 · Σ_t q_t per row.
+/// @param rows   Query rows.
+/// @param packed The packed keys of this (batch, head), starting at a key block.
+/// @param keys   Number of keys to compute (from the first key of @p packed).
+/// @param out    rows x round_up(keys, 16) dot products, row stride @p ldo (a multiple of 16).
+/// @param ldo    Row stride of @p out.
+DEQ_TARGET_AVX512 inline void dot_tile(std::int8_t const* q, index_t ld, std::int32_t const* offset, index_t rows,
+                                       std::uint8_t const* packed, index_t keys, std::int32_t* out, index_t ldo) {
+    index_t const block_bytes = (ld / group) * group_bytes;
+    index_t const blocks = keys / key_block + (keys % key_block != 0 ? 1 : 0);
+    for (index_t i = 0; i < rows; i += 8) {
+        index_t const n = rows - i < 8 ? rows - i : 8;
+        std::int8_t const* qi = q + i * ld;
+        index_t b = 0;
+        for (; b + 2 <= blocks; b += 2) dot_rows<2>(n, qi, ld, offset + i, packed + b * block_bytes, out + i * ldo + b * key_block, ldo);
+        if (b < blocks) dot_rows<1>(n, qi, ld, offset + i, packed + b * block_bytes, out + i * ldo + b * key_block, ldo);
+    }
+}
+
+/// The float rescaling of a dot-product row, `S(dot) / sxy * (qn · kn_j) / sqrt_d`, in that order and
+/// with IEEE division (bit-identical to the portable loop; a power-of-two sqrt_d is exact either way).
+/// @param dots   @p n dot products.
+/// @param qn     The query row's norm.
+/// @param kn     @p n key norms.
+/// @param sxy    sx · sy.
+/// @param sqrt_d sqrt(d) in float.
+/// @param n      Number of entries.
+/// @param out    @p n scores.
+DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float sqrt_d,
+                                          index_t n, float* out) {
+    __m512 const vs = _mm512_set1_ps(sxy), vq = _mm512_set1_ps(qn), vd = _mm512_set1_ps(sqrt_d);
+    // Division by a power of two is exact multiplication by its reciprocal (same rounding of the same
+    // real number, subnormal results included): sqrt(d) = 8 for d = 64.
+    bool const pow2 = is_power_of_two(sqrt_d);
+    __m512 const vr = _mm512_set1_ps(1.0f / sqrt_d);
+    index_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 const x = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)), vs);
+        __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_loadu_ps(kn + j)));
+        _mm512_storeu_ps(out + j, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
+    }
+    if (j < n) {
+        __mmask16 const m = static_cast<__mmask16>((1u << (n - j)) - 1u);
+        __m512 const x = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, dots + j)), vs);
+        __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_maskz_loadu_ps(m, kn + j)));
+        _mm512_mask_storeu_ps(out + j, m, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
+    }
+}
+
+/// Quantizes a normalised float row: `out[t] = clamp(round_half_even((x[t] / norm) * scale), ±qmax)`,
+/// with IEEE division and multiplication and the rounding mode given in the instruction (independent
+/// of MXCSR), so the levels equal deq::quant::quantize_symmetric() element by element.
+/// @param x     @p n floats.
+/// @param n     Number of elements.
+/// @param norm  The row's norm (> 0).
+/// @param scale Quantization scale.
+/// @param qmax  Largest level (at most 127).
+/// @param out   @p n levels.
+DEQ_TARGET_AVX512 inline void quantize_row(float const* x, index_t n, float norm, float scale, int qmax, std::int8_t* out) {
+    __m512 const vn = _mm512_set1_ps(norm), vs = _mm512_set1_ps(scale);
+    __m512 const hi = _mm512_set1_ps(static_cast<float>(qmax)), lo = _mm512_set1_ps(-static_cast<float>(qmax));
+    for (index_t t = 0; t < n; t += 16) {
+        __mmask16 const m = n - t >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - t)) - 1u);
+        __m512 const unit = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + t), vn);
+        __m512 const r = _mm512_roundscale_ps(_mm512_mul_ps(unit, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 const c = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+        _mm_mask_storeu_epi8(out + t, m, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(c)));
+    }
+}
+
+}  // namespace deq::arch::avx512
+
+#endif  // DEQ_ARCH_X86

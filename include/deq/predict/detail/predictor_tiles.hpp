@@ -1,0 +1,210 @@
+/// @file
+/// @brief The predictor's quantized operands and its score tiles on every instruction-set tier
+/// (internal; see deq/predict/sanger_predictor.hpp).
+///
+/// q and k are normalised and quantized once per call (deq::detail::predictor_quantize_rows) into
+/// levels with a padded row stride; the keys are then packed for the active tier
+/// (deq/arch/predictor_avx512.hpp, deq/arch/predictor_avx2.hpp). A *score tile* is Ŝ for a block of
+/// query rows and a range of keys of one (batch, head): the exact integer dot products of the levels on
+/// the tier, then `S(dot) / (sx·sy) · (qn_i · kn_j) / sqrt(d)` in the score type in that order, so every
+/// tier gives the same bits (tests/unit/predict). Consumers: predict_scores() (writes Ŝ), the fused mask
+/// selection and the mixed-precision attention (which recompute tiles instead of storing Ŝ).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../../arch/isa.hpp"
+#include "../../arch/predictor_avx2.hpp"
+#include "../../arch/predictor_avx512.hpp"
+#include "../../config.hpp"
+#include "../../core/checked_size.hpp"
+#include "../../core/tensor.hpp"
+
+namespace deq::detail {
+
+/// Keys per chunk of a score tile computed at once (the int32 scratch of one work item holds
+/// predictor_tile_rows x predictor_key_chunk dot products).
+inline constexpr index_t predictor_key_chunk = 256;
+/// Query rows of one score-tile work item.
+inline constexpr index_t predictor_tile_rows = 8;
+
+/// Row stride of the levels: a multiple of 4 (the tiers' dot-product groups).
+/// @param dim Head dimension.
+/// @return ceil(dim / 4) * 4.
+inline index_t predictor_level_stride(index_t dim) { return dim / 4 * 4 + (dim % 4 != 0 ? 4 : 0); }
+
+/// The tier the predictor's integer dot products use for @p bits (the SIMD tiers need int8 levels).
+/// @param bits Predictor bit width.
+/// @return The tier.
+inline arch::isa predictor_tier(int bits) {
+    if (bits > 8) return arch::isa::portable;
+    return arch::active_isa();
+}
+
+/// Quantized q and k of one predictor call, in the layout of their tier.
+/// @tparam S     Score type.
+/// @tparam Level Level storage (int8_t for bits <= 8, int16_t otherwise).
+template <class S, class Level>
+struct predictor_operands {
+    index_t batch = 0, heads = 0, lq = 0, lk = 0, dim = 0;
+    index_t ld = 0;                      ///< Row stride of the levels.
+    arch::isa tier = arch::isa::portable; ///< Tier of the dot products.
+    std::vector<Level> q_levels;         ///< [B*H*Lq][ld].
+    std::vector<Level> k_levels;         ///< [B*H*Lk][ld] (portable tier).
+    std::vector<S> q_norms;              ///< [B*H*Lq].
+    std::vector<S> k_norms;              ///< [B*H*Lk].
+    std::vector<std::int32_t> q_offset;  ///< AVX-512: 128 · Σ_t q levels of each row.
+    std::vector<std::uint8_t> k_packed;  ///< AVX-512: packed keys (bytes per (b, h): k_packed_stride).
+    std::vector<std::int8_t> k_packed_s8; ///< AVX2: packed keys.
+    index_t k_packed_stride = 0;         ///< Bytes of packed keys per (b, h).
+    S scale_product = 1;                 ///< sx · sy.
+    S sqrt_d = 1;                        ///< sqrt(d) in S.
+};
+
+/// Kernel: packs the keys of one (b, h) for the operands' tier. One work item per (b, h).
+template <class S, class Level>
+struct predictor_pack_kernel {
+    predictor_operands<S, Level>* ops;  ///< The operands (k_levels already quantized).
+
+    void operator()(index_t bh) const {
+        [[maybe_unused]] auto& o = *ops;
+        (void)bh;
+        if constexpr (std::is_same_v<Level, std::int8_t>) {
+#if DEQ_ARCH_X86
+            Level const* levels = o.k_levels.data() + bh * o.lk * o.ld;
+            if (o.tier == arch::isa::avx512) {
+                arch::avx512::pack_keys(levels, o.lk, o.dim, o.ld, o.k_packed.data() + bh * o.k_packed_stride);
+            } else if (o.tier == arch::isa::avx2) {
+                arch::avx2::pack_keys(levels, o.lk, o.dim, o.ld, o.k_packed_s8.data() + bh * o.k_packed_stride);
+            }
+#endif
+        }
+    }
+};
+
+/// Kernel: 128 · Σ_t levels of each query row (the offset correction of the AVX-512 tier).
+template <class Level>
+struct predictor_offset_kernel {
+    Level const* levels;  ///< [rows][ld].
+    index_t ld;           ///< Row stride.
+    std::int32_t* out;    ///< [rows].
+
+    void operator()(index_t r) const {
+        std::int32_t sum = 0;
+        for (index_t t = 0; t < ld; ++t) sum += levels[r * ld + t];
+        out[r] = 128 * sum;
+    }
+};
+
+/// Ŝ of query rows [i0, i0 + rows) and keys [j0, j0 + keys) of (b, h) = @p bh, written to
+/// `out[r * ldo + j]` (r and j relative to i0 and j0). On the SIMD tiers @p j0 must be a multiple of
+/// the tier's key block and @p rows at most predictor_tile_rows; @p dots is scratch for
+/// rows x round_up(keys, 16) int32.
+/// @tparam S     Score type.
+/// @tparam Level Level storage.
+/// @param o    The operands.
+/// @param bh   (batch, head) index, b * heads + h.
+/// @param i0   First query row.
+/// @param rows Number of query rows.
+/// @param j0   First key.
+/// @param keys Number of keys.
+/// @param out  Output scores.
+/// @param ldo  Row stride of @p out.
+/// @param dots Scratch.
+template <class S, class Level>
+void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, index_t i0, index_t rows, index_t j0,
+                          index_t keys, S* out, index_t ldo, std::int32_t* dots) {
+    index_t const q_row = bh * o.lq + i0;
+    Level const* q = o.q_levels.data() + q_row * o.ld;
+    S const* kn = o.k_norms.data() + bh * o.lk + j0;
+    if constexpr (std::is_same_v<Level, std::int8_t>) {
+#if DEQ_ARCH_X86
+        if (o.tier == arch::isa::avx512 || o.tier == arch::isa::avx2) {
+            index_t const ldd = keys / 16 * 16 + (keys % 16 != 0 ? 16 : 0);
+            if (o.tier == arch::isa::avx512) {
+                std::uint8_t const* packed = o.k_packed.data() + bh * o.k_packed_stride +
+                                             (j0 / arch::avx512::key_block) * (o.ld / arch::avx512::group) * arch::avx512::group_bytes;
+                arch::avx512::dot_tile(q, o.ld, o.q_offset.data() + q_row, rows, packed, keys, dots, ldd);
+            } else {
+                std::int8_t const* packed = o.k_packed_s8.data() + bh * o.k_packed_stride +
+                                            (j0 / arch::avx2::key_block) * (o.ld / arch::avx2::group) * arch::avx2::group_bytes;
+                arch::avx2::dot_tile(q, o.ld, rows, packed, keys, dots, ldd);
+            }
+            for (index_t r = 0; r < rows; ++r) {
+                S const qn = o.q_norms[static_cast<std::size_t>(q_row + r)];
+                std::int32_t const* d = dots + r * ldd;
+                S* dst = out + r * ldo;
+                if constexpr (std::is_same_v<S, float>) {
+                    if (o.tier == arch::isa::avx512) {
+                        arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.sqrt_d, keys, dst);
+                    } else {
+                        arch::avx2::rescale_row(d, qn, kn, o.scale_product, o.sqrt_d, keys, dst);
+                    }
+                } else {
+                    for (index_t j = 0; j < keys; ++j) dst[j] = static_cast<S>(d[j]) / o.scale_product * (qn * kn[j]) / o.sqrt_d;
+                }
+            }
+            return;
+        }
+#endif
+    }
+    (void)dots;
+    // Portable: the reference loop (int32 accumulation, int64 where it could overflow).
+    std::int64_t const qmax = std::is_same_v<Level, std::int8_t> ? 127 : 32767;
+    bool const fits_int32 = qmax * qmax * o.dim <= std::int64_t{2147483647};
+    Level const* kbase = o.k_levels.data() + (bh * o.lk + j0) * o.ld;
+    for (index_t r = 0; r < rows; ++r) {
+        Level const* qr = q + r * o.ld;
+        S const qn = o.q_norms[static_cast<std::size_t>(q_row + r)];
+        S* dst = out + r * ldo;
+        for (index_t j = 0; j < keys; ++j) {
+            Level const* kr = kbase + j * o.ld;
+            S dot_s;
+            if (fits_int32) {
+                std::int32_t dot = 0;
+                for (index_t t = 0; t < o.dim; ++t) dot += static_cast<std::int32_t>(qr[t]) * static_cast<std::int32_t>(kr[t]);
+                dot_s = static_cast<S>(dot);
+            } else {
+                std::int64_t dot = 0;
+                for (index_t t = 0; t < o.dim; ++t) dot += static_cast<std::int64_t>(qr[t]) * static_cast<std::int64_t>(kr[t]);
+                dot_s = static_cast<S>(dot);
+            }
+            dst[j] = dot_s / o.scale_product * (qn * kn[j]) / o.sqrt_d;
+        }
+    }
+}
+
+/// Kernel: one work item per (b, h, block of predictor_tile_rows query rows) writes its rows of Ŝ into
+/// a [B, H, Lq, Lk] view (any strides), in chunks of predictor_key_chunk keys.
+template <class S, class Level>
+struct predictor_scores_kernel {
+    predictor_operands<S, Level> const* ops;  ///< The operands.
+    tensor_view<S, 4> scores;                 ///< Output Ŝ.
+
+    void operator()(index_t item) const {
+        auto const& o = *ops;
+        index_t const blocks = o.lq / predictor_tile_rows + (o.lq % predictor_tile_rows != 0 ? 1 : 0);
+        index_t const bh = item / blocks;
+        index_t const i0 = (item - bh * blocks) * predictor_tile_rows;
+        index_t const rows = std::min(predictor_tile_rows, o.lq - i0);
+        index_t const b = bh / o.heads, h = bh - b * o.heads;
+        alignas(64) std::int32_t dots[predictor_tile_rows * predictor_key_chunk];
+        alignas(64) S tile[predictor_tile_rows * predictor_key_chunk];
+        bool const direct = scores.stride(3) == 1;
+        for (index_t j0 = 0; j0 < o.lk; j0 += predictor_key_chunk) {
+            index_t const keys = std::min(predictor_key_chunk, o.lk - j0);
+            if (direct) {
+                predictor_score_tile(o, bh, i0, rows, j0, keys, &scores(b, h, i0, j0), scores.stride(2), dots);
+                continue;
+            }
+            predictor_score_tile(o, bh, i0, rows, j0, keys, tile, predictor_key_chunk, dots);
+            for (index_t r = 0; r < rows; ++r)
+                for (index_t j = 0; j < keys; ++j) scores(b, h, i0 + r, j0 + j) = tile[r * predictor_key_chunk + j];
+        }
+    }
+};
+
+}  // namespace deq::detail
