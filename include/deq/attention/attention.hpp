@@ -35,6 +35,7 @@
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
 #include "detail/attention_kernel.hpp"
+#include "detail/flash_attention.hpp"
 #include "detail/validate.hpp"
 #include "options.hpp"
 #include "stats.hpp"
@@ -158,6 +159,15 @@ attention_stats attention_compute(Space const& space, tensor_view<T const, 4> q,
         exec::parallel_for(space, batch * heads, detail::attention_key_norm_kernel<T, S>{k, key_norms.data()});
     }
 
+    if (flash_applies<T, S>(options)) {
+#if DEQ_ARCH_X86
+        if constexpr (std::is_same_v<S, float>) {
+            flash_attention(space, q, k, v, out, options, records);
+            if (options.check_finite) detail::attention_check_overflow<S>(records, heads, lq);
+            return detail::attention_reduce_stats(records, batch, heads, lq, lk, options);
+        }
+#endif
+    }
     index_t const row_len = lk + dv + dim;
     index_t const per_launch = std::clamp<index_t>(detail::attention_scratch_budget / row_len, 1, total_rows);
     std::vector<S> scratch(static_cast<std::size_t>(per_launch * row_len));

@@ -190,7 +190,9 @@ TEST_CASE_TEMPLATE("attention: DEQ mixed precision", T, ATTN_TYPES) {
         m.refined = [&](index_t b, index_t h, index_t i, index_t j) { return refined.test(b, h, i, j); };
         m.predicted = [&](index_t b, index_t h, index_t i, index_t j) { return static_cast<double>(pred(b, h, i, j)); };
         CHECK(attn_test::max_rel_error(p.out, attn_test::naive_attention(p, m)) < attn_test::tolerance<T>());
-        CHECK(st.exact_scores == refined.count());
+        // Every refined entry's exact score is computed (the flash kernel computes whole tiles of 64 keys).
+        CHECK(st.exact_scores >= refined.count());
+        CHECK(st.exact_scores <= refined.batch() * refined.heads() * refined.rows() * refined.cols());
         CHECK(st.refinement_ratio > 0.2);
         CHECK(st.refinement_ratio < 0.6);
     }
@@ -225,7 +227,7 @@ TEST_CASE_TEMPLATE("attention: three-level (pruned / predicted / exact)", T, ATT
         for (index_t h = 0; h < 2; ++h)
             for (index_t i = 0; i < 16; ++i)
                 for (index_t j = 0; j < 16; ++j) exact_kept += (kept.test(b, h, i, j) && refined.test(b, h, i, j)) ? 1 : 0;
-    CHECK(st.exact_scores == exact_kept);
+    CHECK(st.exact_scores >= exact_kept);  // whole tiles in the flash kernel
 }
 
 TEST_CASE_TEMPLATE("attention: statistics follow the reference formulas", T, ATTN_TYPES) {

@@ -1,0 +1,299 @@
+/// @file
+/// @brief AVX-512 micro-kernels of the flash-style attention (internal; see
+/// deq/attention/detail/flash_attention.hpp): transposed key packing, a vectorised exp, and the tile
+/// loop of one group of query rows with online softmax.
+///
+/// A group of R <= 6 query rows walks the keys in tiles of 64. For each tile: the exact scores
+/// `S = q·k / sqrt(d)` (a 6 x 64 register tile, 24 accumulators, one broadcast of q_i[t] against four
+/// 16-key vectors of the transposed keys per step), the reference's additive penalties (-10000 for a
+/// pruned entry, -10000 for a padded key, in that order), the running row maximum m and sum l with the
+/// rescaling of the output accumulators when m grows, `P = exp(S - m)`, and `O += P · V` (a 6 x 64
+/// register tile per 64 value columns). The output is `O / l`. No L x L buffer exists: per group the
+/// kernel keeps 6 x dv accumulators and 6 x 64 probabilities.
+///
+/// The arithmetic is that of the reference row kernel up to rounding (dot products summed in another
+/// order, exp within 2 ulp, the online rescaling): outputs agree to about 1e-6 relative in float.
+/// Anything unusual — a non-finite score (finite inputs whose scores overflow) — is reported per row
+/// and the caller recomputes such rows with the reference kernel.
+///
+/// Why intrinsics: the register blocking (24 accumulators, broadcast operands folded into the FMAs),
+/// AVX-512's masked penalties and `vscalefps` exp are what reach 150+ GFLOP/s per core; a portable
+/// SIMD library would not express the masked tile tails and penalties as directly.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "../core/tensor.hpp"
+#include "isa.hpp"
+#include "predictor_avx512.hpp"
+
+#if DEQ_ARCH_X86
+#include <immintrin.h>
+
+namespace deq::arch::avx512 {
+
+/// Keys per attention tile (four 16-float vectors, one 64-bit mask word).
+inline constexpr index_t flash_keys = 64;
+/// Largest number of query rows of one register tile.
+inline constexpr int flash_rows = 6;
+
+/// exp(x) for 16 floats: Cephes' polynomial on the reduced argument, scaled by 2^n with `vscalefps`;
+/// 0 below -87.33 (results under the smallest normal float are flushed, as the reference kernel skips
+/// weights under it), within 2 ulp elsewhere. NaN is not expected (the caller checks the scores).
+/// @param x The arguments.
+/// @return exp(x).
+DEQ_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
+    __m512 const lo = _mm512_set1_ps(-87.33654475f);
+    __mmask16 const keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.37626266f));
+    __m512 const n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 const y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(y, n));
+}
+
+/// Packs the keys of one (batch, head) transposed in tiles of 64: `out[(tile * dim + t) * 64 + jj] =
+/// k[tile * 64 + jj][t]`, 0 for keys past @p lk.
+/// @tparam T Key element type (converted to float).
+/// @param k      Pointer to key (0, 0) of this (batch, head).
+/// @param row    Stride between keys.
+/// @param col    Stride between head-dimension entries.
+/// @param lk     Number of keys.
+/// @param dim    Head dimension.
+/// @param out    ceil(lk / 64) * dim * 64 floats.
+template <class T>
+void pack_keys_transposed(T const* k, index_t row, index_t col, index_t lk, index_t dim, float* out) {
+    index_t const tiles = lk / flash_keys + (lk % flash_keys != 0 ? 1 : 0);
+    for (index_t tile = 0; tile < tiles; ++tile) {
+        float* dst = out + tile * dim * flash_keys;
+        for (index_t jj = 0; jj < flash_keys; ++jj) {
+            index_t const j = tile * flash_keys + jj;
+            if (j < lk) {
+                T const* src = k + j * row;
+                for (index_t t = 0; t < dim; ++t) dst[t * flash_keys + jj] = static_cast<float>(src[t * col]);
+            } else {
+                for (index_t t = 0; t < dim; ++t) dst[t * flash_keys + jj] = 0.0f;
+            }
+        }
+    }
+}
+
+/// One (batch, head) of a flash attention call, as the micro-kernel sees it.
+struct flash_head {
+    float const* kt = nullptr;               ///< Transposed key tiles (pack_keys_transposed).
+    float const* v = nullptr;                ///< Values: row j at v + j * v_row, dv contiguous floats.
+    index_t v_row = 0;                       ///< Stride between value rows.
+    index_t lk = 0;                          ///< Keys.
+    index_t dim = 0;                         ///< Head dimension.
+    index_t dv = 0;                          ///< Value dimension.
+    float sqrt_d = 1;                        ///< sqrt(d) in float (scores are divided by it).
+    std::uint64_t const* padded = nullptr;   ///< Per tile, the padded keys of this sequence (bit = padded); null: none.
+};
+
+/// The state of one query row in a group.
+struct flash_row {
+    float const* q = nullptr;            ///< The query row (dim contiguous floats).
+    std::uint64_t const* kept = nullptr; ///< The row's kept mask words (one per tile); null: all kept.
+    std::uint64_t const* refined = nullptr; ///< The row's refined mask words; null: all exact (no predicted scores).
+    float const* predicted = nullptr;    ///< The row's predicted scores Ŝ (lk contiguous floats), with `refined`.
+    float* out = nullptr;                ///< The output row (dv contiguous floats).
+    float m = 0;                         ///< Running maximum (valid once `started`).
+    float l = 0;                         ///< Running sum of exp(s - m).
+    bool started = false;                ///< Whether a tile was accumulated.
+    bool bad = false;                    ///< A score was not finite: the caller recomputes the row.
+};
+
+/// Horizontal maximum of 16 floats.
+DEQ_TARGET_AVX512 inline float hmax(__m512 x) { return _mm512_reduce_max_ps(x); }
+/// Horizontal sum of 16 floats.
+DEQ_TARGET_AVX512 inline float hsum(__m512 x) { return _mm512_reduce_add_ps(x); }
+
+/// Accumulates key tile @p tile into the R rows of @p rows: scores, penalties, online softmax and P·V.
+/// @tparam R Rows in the group (1..6).
+/// @param h     The (batch, head).
+/// @param rows  The R rows.
+/// @param tile  Tile index.
+/// @param acc   Output accumulators, R x dv_padded floats (dv_padded a multiple of 16).
+/// @param ldacc Row stride of @p acc.
+/// @param pbuf  R x 64 floats of scratch for the probabilities.
+/// @param exact Whether any row of the group needs an exact score in this tile (false: every score of
+///              the tile is a predicted one, and the q·k products are not computed).
+template <int R>
+DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, index_t tile, float* acc, index_t ldacc,
+                                         float* pbuf, bool exact) {
+    static_assert(R >= 1 && R <= flash_rows);
+    index_t const j0 = tile * flash_keys;
+    index_t const nk = h.lk - j0 < flash_keys ? h.lk - j0 : flash_keys;
+    std::uint64_t const in_range = nk == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << nk) - 1);
+
+    // S = q · kᵀ over the head dimension.
+    __m512 s[R][4];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) s[r][c] = _mm512_setzero_ps();
+    float const* kt = h.kt + tile * h.dim * flash_keys;
+    for (index_t t = 0; exact && t < h.dim; ++t) {
+        __m512 const k0 = _mm512_loadu_ps(kt + t * flash_keys), k1 = _mm512_loadu_ps(kt + t * flash_keys + 16),
+                     k2 = _mm512_loadu_ps(kt + t * flash_keys + 32), k3 = _mm512_loadu_ps(kt + t * flash_keys + 48);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            __m512 const qb = _mm512_set1_ps(rows[r].q[t]);
+            s[r][0] = _mm512_fmadd_ps(qb, k0, s[r][0]);
+            s[r][1] = _mm512_fmadd_ps(qb, k1, s[r][1]);
+            s[r][2] = _mm512_fmadd_ps(qb, k2, s[r][2]);
+            s[r][3] = _mm512_fmadd_ps(qb, k3, s[r][3]);
+        }
+    }
+
+    __m512 const vd = _mm512_set1_ps(h.sqrt_d), pen = _mm512_set1_ps(-10000.0f), ninf = _mm512_set1_ps(-__builtin_inff());
+    std::uint64_t const padded = h.padded != nullptr ? h.padded[tile] : 0;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        flash_row& row = rows[r];
+        std::uint64_t const pruned = row.kept != nullptr ? ~row.kept[tile] : 0;
+        __mmask16 bad = 0;
+        __m512 tmax = ninf;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+            auto const lane = [&](std::uint64_t w) { return static_cast<__mmask16>((w >> (16 * c)) & 0xFFFFu); };
+            __m512 x = _mm512_div_ps(s[r][c], vd);
+            if (row.refined != nullptr) {  // the predicted score where the entry is not refined
+                __mmask16 const valid = lane(in_range);
+                __m512 const pred = _mm512_maskz_loadu_ps(valid, row.predicted + j0 + 16 * c);
+                x = _mm512_mask_blend_ps(lane(row.refined[tile]), pred, x);
+            }
+            bad |= _mm512_fpclass_ps_mask(x, 0x99);  // NaN or ±inf
+            x = _mm512_mask_add_ps(x, lane(pruned), x, pen);
+            x = _mm512_mask_add_ps(x, lane(padded), x, pen);
+            x = _mm512_mask_mov_ps(ninf, lane(in_range), x);
+            s[r][c] = x;
+            tmax = _mm512_max_ps(tmax, x);
+        }
+        if (bad != 0) row.bad = true;
+        float const mt = hmax(tmax);
+        float* o = acc + r * ldacc;
+        if (!row.started || mt > row.m) {
+            float const m_new = mt;
+            if (row.started) {
+                float const corr = std::exp(row.m - m_new);
+                row.l *= corr;
+                __m512 const vc = _mm512_set1_ps(corr);
+                for (index_t t = 0; t < ldacc; t += 16) _mm512_storeu_ps(o + t, _mm512_mul_ps(_mm512_loadu_ps(o + t), vc));
+            }
+            row.m = m_new;
+            row.started = true;
+        }
+        __m512 const vm = _mm512_set1_ps(row.m);
+        __m512 sum = _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+            __m512 const p = exp_ps(_mm512_sub_ps(s[r][c], vm));
+            _mm512_storeu_ps(pbuf + r * flash_keys + 16 * c, p);
+            sum = _mm512_add_ps(sum, p);
+        }
+        row.l += hsum(sum);
+    }
+
+    // O += P · V, 64 value columns at a time.
+    for (index_t c0 = 0; c0 < h.dv; c0 += 64) {
+        index_t const width = h.dv - c0 < 64 ? h.dv - c0 : 64;
+        int const vecs = static_cast<int>((width + 15) / 16);
+        __mmask16 const tail = static_cast<__mmask16>(width % 16 == 0 ? 0xFFFFu : ((1u << (width % 16)) - 1u));
+        __m512 o[R][4];
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) o[r][c] = c < vecs ? _mm512_loadu_ps(acc + r * ldacc + c0 + 16 * c) : _mm512_setzero_ps();
+        float const* vrow = h.v + j0 * h.v_row + c0;
+        if (vecs == 4 && tail == 0xFFFF) {
+            for (index_t jj = 0; jj < nk; ++jj, vrow += h.v_row) {
+                __m512 const v0 = _mm512_loadu_ps(vrow), v1 = _mm512_loadu_ps(vrow + 16), v2 = _mm512_loadu_ps(vrow + 32),
+                             v3 = _mm512_loadu_ps(vrow + 48);
+#pragma GCC unroll 6
+                for (int r = 0; r < R; ++r) {
+                    __m512 const pb = _mm512_set1_ps(pbuf[r * flash_keys + jj]);
+                    o[r][0] = _mm512_fmadd_ps(pb, v0, o[r][0]);
+                    o[r][1] = _mm512_fmadd_ps(pb, v1, o[r][1]);
+                    o[r][2] = _mm512_fmadd_ps(pb, v2, o[r][2]);
+                    o[r][3] = _mm512_fmadd_ps(pb, v3, o[r][3]);
+                }
+            }
+        } else {
+            for (index_t jj = 0; jj < nk; ++jj, vrow += h.v_row) {
+                __m512 vv[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; ++c) {
+                    __mmask16 const m = c < vecs - 1 ? static_cast<__mmask16>(0xFFFF) : (c == vecs - 1 ? tail : static_cast<__mmask16>(0));
+                    vv[c] = _mm512_maskz_loadu_ps(m, vrow + 16 * c);
+                }
+#pragma GCC unroll 6
+                for (int r = 0; r < R; ++r) {
+                    __m512 const pb = _mm512_set1_ps(pbuf[r * flash_keys + jj]);
+#pragma GCC unroll 4
+                    for (int c = 0; c < 4; ++c) o[r][c] = _mm512_fmadd_ps(pb, vv[c], o[r][c]);
+                }
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c)
+                if (c < vecs) _mm512_storeu_ps(acc + r * ldacc + c0 + 16 * c, o[r][c]);
+    }
+}
+
+/// flash_tile() for a run-time group size.
+/// @param n     Rows in the group (1..6).
+/// @param h     The (batch, head).
+/// @param rows  The rows.
+/// @param tile  Tile index.
+/// @param acc   Output accumulators.
+/// @param ldacc Row stride of @p acc.
+/// @param pbuf  Probability scratch.
+/// @param exact Whether the tile needs exact scores (see flash_tile()).
+DEQ_TARGET_AVX512 inline void flash_tile_rows(int n, flash_head const& h, flash_row* rows, index_t tile, float* acc,
+                                              index_t ldacc, float* pbuf, bool exact) {
+    switch (n) {
+        case 6: flash_tile<6>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        case 5: flash_tile<5>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        case 4: flash_tile<4>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        case 3: flash_tile<3>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        case 2: flash_tile<2>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        default: flash_tile<1>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+    }
+}
+
+/// Writes `out = acc / l` for each row of a finished group.
+/// @param n     Rows.
+/// @param rows  The rows.
+/// @param dv    Value dimension.
+/// @param acc   Accumulators.
+/// @param ldacc Row stride of @p acc.
+DEQ_TARGET_AVX512 inline void flash_finish(int n, flash_row* rows, index_t dv, float const* acc, index_t ldacc) {
+    for (int r = 0; r < n; ++r) {
+        __m512 const vl = _mm512_set1_ps(rows[r].l);
+        __mmask16 bad = 0;
+        for (index_t t = 0; t < dv; t += 16) {
+            __mmask16 const m = dv - t >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (dv - t)) - 1u);
+            __m512 const o = _mm512_div_ps(_mm512_loadu_ps(acc + r * ldacc + t), vl);
+            bad |= _mm512_mask_fpclass_ps_mask(m, o, 0x99);
+            _mm512_mask_storeu_ps(rows[r].out + t, m, o);
+        }
+        if (bad != 0) rows[r].bad = true;  // e.g. values near the largest float: the reference kernel decides
+    }
+}
+
+}  // namespace deq::arch::avx512
+
+#endif  // DEQ_ARCH_X86

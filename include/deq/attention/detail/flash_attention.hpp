@@ -1,0 +1,318 @@
+/// @file
+/// @brief The flash-style attention path of deq::attention (internal): tiles of 64 keys, online softmax,
+/// register-blocked micro-kernels (deq/arch/attention_avx512.hpp), no L x L buffer.
+///
+/// It runs when the score type is float (float, float16 and bfloat16 inputs) and the CPU tier is
+/// AVX-512 (with a `refined` mask, the predicted scores must be contiguous along the keys); the
+/// reference row kernel (attention_kernel.hpp) runs otherwise, and also for the rows the flash path
+/// does not handle itself:
+/// - rows with no kept real key (every empty_row_policy), whose reference arithmetic adds -10000 to
+///   every entry;
+/// - rows where a score was not finite (finite inputs whose scores overflow), so that the reference
+///   kernel's checks decide.
+/// Every other row is computed with exactly the reference's score arithmetic (`q·k / sqrt(d)`, the
+/// predicted Ŝ where the entry is not refined, then -10000 for a pruned entry, then -10000 for a padded
+/// key), so results agree with the reference kernel to rounding (about 1e-6 relative;
+/// tests/unit/attention). Work is skipped per tile of 64 keys and group of 6 rows: a tile in which no
+/// row of the group has a refined entry uses the predicted scores without computing q·k; a tile in
+/// which no row keeps an entry is skipped when the reference kernel's bound proves its weights are
+/// exactly 0 (`attention_options::skip_pruned`; not with a refined mask).
+/// `attention_stats::exact_scores` counts the q·k products of the computed tiles.
+///
+/// Work items are (batch, head, block of flash_block_rows query rows); each processes its rows in
+/// groups of 6 over all key tiles. Keys are packed transposed once per (batch, head) before the launch.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "../../arch/attention_avx512.hpp"
+#include "../../arch/isa.hpp"
+#include "../../core/accumulator.hpp"
+#include "../../core/bit_mask.hpp"
+#include "../../core/checked_size.hpp"
+#include "../../core/padding.hpp"
+#include "../../core/tensor.hpp"
+#include "../../exec/execution_space.hpp"
+#include "../options.hpp"
+#include "attention_kernel.hpp"
+
+namespace deq::detail {
+
+/// Query rows per flash work item.
+inline constexpr index_t flash_block_rows = 48;
+
+/// Whether the flash path runs a call (see the file documentation).
+/// @tparam T Element type.
+/// @tparam S Score type.
+/// @param options The call's options.
+/// @return True when the flash path applies.
+template <class T, class S>
+bool flash_applies(attention_options<S> const& options) {
+#if DEQ_ARCH_X86
+    if constexpr (std::is_same_v<S, float>) {
+        bool const predicted_ok = options.refined.empty() || options.predicted.stride(3) == 1;
+        return predicted_ok && arch::active_isa() == arch::isa::avx512;
+    }
+#endif
+    (void)options;
+    return false;
+}
+
+#if DEQ_ARCH_X86
+
+/// Per-call data shared by the flash work items.
+struct flash_shared {
+    std::vector<float> kt;               ///< Transposed key tiles of every (b, h).
+    index_t kt_stride = 0;               ///< Floats per (b, h) in kt.
+    std::vector<float> v;                ///< Values converted to float (16-bit inputs), [B*H*Lk][dv]; empty: use v itself.
+    std::vector<std::uint64_t> padded;   ///< Padded-key words per (b, tile); empty without padding.
+    std::vector<index_t> real_keys;      ///< Real keys per sequence.
+    std::vector<double> key_norm_max;    ///< Largest key norm per (b, h) (the bound of exact skipping).
+    index_t tiles = 0;                   ///< Key tiles.
+};
+
+/// Kernel: packs the keys (and, for 16-bit inputs, the values) of one (b, h).
+template <class T>
+struct flash_pack_kernel {
+    tensor_view<T const, 4> k;  ///< Keys.
+    tensor_view<T const, 4> v;  ///< Values.
+    flash_shared* shared;       ///< Output.
+
+    void operator()(index_t bh) const {
+        index_t const heads = k.extent(1), lk = k.extent(2), dim = k.extent(3), dv = v.extent(3);
+        index_t const b = bh / heads, h = bh - b * heads;
+        arch::avx512::pack_keys_transposed(&k(b, h, 0, 0), k.stride(2), k.stride(3), lk, dim,
+                                           shared->kt.data() + bh * shared->kt_stride);
+        if (!shared->key_norm_max.empty()) attention_key_norm_kernel<T, float>{k, shared->key_norm_max.data()}(bh);
+        if (!shared->v.empty()) {
+            float* dst = shared->v.data() + bh * lk * dv;
+            for (index_t j = 0; j < lk; ++j)
+                for (index_t t = 0; t < dv; ++t) dst[j * dv + t] = static_cast<float>(v(b, h, j, t));
+        }
+    }
+};
+
+/// Kernel: one work item per (b, h, block of flash_block_rows rows).
+template <class T>
+struct flash_attention_kernel {
+    tensor_view<T const, 4> q;                  ///< Queries.
+    tensor_view<T const, 4> k;                  ///< Keys.
+    tensor_view<T const, 4> v;                  ///< Values.
+    tensor_view<T, 4> out;                      ///< Output.
+    key_padding padding;                        ///< Key padding.
+    const_bit_mask_view kept;                   ///< Kept set or empty.
+    const_bit_mask_view refined;                ///< Refined set or empty.
+    tensor_view<float const, 4> predicted;      ///< Ŝ (with `refined`).
+    empty_row_policy policy;                    ///< Empty-row policy (for the reference rows).
+    bool skip_pruned;                           ///< Skip pruned tiles where that is exact.
+    flash_shared const* shared;                 ///< Packed keys and padding words.
+    attention_row_record* records;              ///< One record per row.
+
+    /// The reference kernel for one row r (scratch given).
+    void reference_row(index_t r, float* scratch) const {
+        attention_row_kernel<T, float> kernel{q, k, v, out, padding, kept, refined, predicted, policy, nullptr, scratch, records, r};
+        kernel(0);
+    }
+
+    void operator()(index_t item) const {
+        index_t const heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
+        index_t const lk = k.extent(2), dv = v.extent(3);
+        index_t const blocks = lq / flash_block_rows + (lq % flash_block_rows != 0 ? 1 : 0);
+        index_t const bh = item / blocks;
+        index_t const i0 = (item - bh * blocks) * flash_block_rows;
+        index_t const i1 = std::min(lq, i0 + flash_block_rows);
+        index_t const b = bh / heads, h = bh - b * heads;
+        index_t const tiles = shared->tiles;
+        index_t const ldacc = dv / 16 * 16 + (dv % 16 != 0 ? 16 : 0);
+
+        arch::avx512::flash_head head;
+        head.kt = shared->kt.data() + bh * shared->kt_stride;
+        if (shared->v.empty()) {
+            head.v = reinterpret_cast<float const*>(&v(b, h, 0, 0));
+            head.v_row = v.stride(2);
+        } else {
+            head.v = shared->v.data() + bh * lk * dv;
+            head.v_row = dv;
+        }
+        head.lk = lk;
+        head.dim = dim;
+        head.dv = dv;
+        head.sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(dim)));
+        head.padded = shared->padded.empty() ? nullptr : shared->padded.data() + b * tiles;
+
+        // Scratch: queries, accumulators, probabilities, outputs of the group; the reference rows' scratch.
+        int constexpr G = arch::avx512::flash_rows;
+        std::vector<float> scratch(static_cast<std::size_t>(G * (dim + 2 * ldacc + arch::avx512::flash_keys)));
+        float* const qbuf = scratch.data();
+        float* const acc = qbuf + G * dim;
+        float* const obuf = acc + G * ldacc;
+        float* const pbuf = obuf + G * ldacc;
+        std::vector<float> reference_scratch;
+        auto reference = [&](index_t r) {
+            if (reference_scratch.empty()) reference_scratch.assign(static_cast<std::size_t>(lk + dv + dim), 0.0f);
+            reference_row(r, reference_scratch.data());
+        };
+
+        arch::avx512::flash_row rows[G];
+        index_t ids[G];
+        double bounds[G];
+        index_t computed[G];
+        int n = 0;
+        double const sqrt_d = std::sqrt(static_cast<double>(dim));
+        auto tile_needs_exact = [&](index_t tile) {
+            if (refined.empty()) return true;
+            for (int g = 0; g < n; ++g)
+                if (rows[g].refined[tile] != 0) return true;
+            return false;
+        };
+        auto compute = [&](index_t tile) {
+            bool const exact = tile_needs_exact(tile);
+            arch::avx512::flash_tile_rows(n, head, rows, tile, acc, ldacc, pbuf, exact);
+            if (exact) {
+                index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
+                for (int g = 0; g < n; ++g) computed[g] += nk;
+            }
+        };
+        auto run_group = [&] {
+            if (n == 0) return;
+            std::fill(acc, acc + n * ldacc, 0.0f);
+            for (int g = 0; g < n; ++g) computed[g] = 0;
+            if (kept.empty() || !refined.empty()) {
+                for (index_t tile = 0; tile < tiles; ++tile) compute(tile);
+            } else {
+                // Tiles with a kept entry first; then a tile without one is skipped when, for every row,
+                // its entries (exact score <= bound, plus -10000) sit more than 800 below the row's
+                // running maximum, so exp() of them is exactly 0 (the reference kernel's rule).
+                auto any_kept = [&](index_t tile) {
+                    for (int g = 0; g < n; ++g)
+                        if (rows[g].kept[tile] != 0) return true;
+                    return false;
+                };
+                for (index_t tile = 0; tile < tiles; ++tile)
+                    if (any_kept(tile)) compute(tile);
+                for (index_t tile = 0; tile < tiles; ++tile) {
+                    if (any_kept(tile)) continue;
+                    // The same order with and without skipping: a computed tile of such entries adds exactly 0.
+                    bool skip = skip_pruned;
+                    for (int g = 0; g < n && skip; ++g) {
+                        skip = (bounds[g] + attention_penalty) - static_cast<double>(rows[g].m) < -attention_skip_margin;
+                    }
+                    if (!skip) compute(tile);
+                }
+            }
+            arch::avx512::flash_finish(n, rows, dv, acc, ldacc);
+            for (int g = 0; g < n; ++g) {
+                index_t const r = ids[g];
+                index_t const i = r - bh * lq;
+                if (rows[g].bad) {
+                    reference(r);
+                    continue;
+                }
+                if constexpr (!std::is_same_v<T, float>) {
+                    for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(rows[g].out[t]);
+                } else if (out.stride(3) != 1) {
+                    for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = rows[g].out[t];
+                }
+                records[r].exact_scores = computed[g];
+            }
+            n = 0;
+        };
+
+        for (index_t i = i0; i < i1; ++i) {
+            index_t const r = bh * lq + i;
+            std::uint64_t const* kept_row = kept.empty() ? nullptr : kept.row(b, h, i);
+            attention_row_record rec;
+            std::uint64_t const* refined_row = refined.empty() ? nullptr : refined.row(b, h, i);
+            if (kept_row == nullptr && refined_row == nullptr) {
+                rec.kept_real = shared->real_keys[static_cast<std::size_t>(b)];
+                rec.high_real = rec.kept_real;
+            } else {
+                for (index_t w = 0; w < tiles; ++w) {
+                    std::uint64_t const in_range = w + 1 < tiles || lk % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (lk % 64)) - 1;
+                    std::uint64_t const real = (head.padded != nullptr ? ~head.padded[w] : ~std::uint64_t{0}) & in_range;
+                    std::uint64_t const kw = (kept_row != nullptr ? kept_row[w] : ~std::uint64_t{0}) & real;
+                    rec.kept_real += std::popcount(kw);
+                    rec.high_real += std::popcount(refined_row != nullptr ? kw & refined_row[w] : kw);
+                }
+            }
+            records[r] = rec;
+            if (rec.kept_real == 0) {  // no kept real key: the reference arithmetic of the policy
+                reference(r);
+                continue;
+            }
+            arch::avx512::flash_row& row = rows[n];
+            row = arch::avx512::flash_row{};
+            float* qr = qbuf + n * dim;
+            double qn = 0;
+            for (index_t t = 0; t < dim; ++t) {
+                qr[t] = static_cast<float>(q(b, h, i, t));
+                qn += static_cast<double>(qr[t]) * static_cast<double>(qr[t]);
+            }
+            if (!shared->key_norm_max.empty()) {
+                bounds[n] = std::sqrt(qn) * shared->key_norm_max[static_cast<std::size_t>(bh)] / sqrt_d *
+                                (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * 1.1920928955078125e-07) +
+                            1.0;
+            }
+            row.q = qr;
+            row.kept = kept_row;
+            row.refined = refined_row;
+            row.predicted = refined_row != nullptr ? &predicted(b, h, i, 0) : nullptr;
+            bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
+            row.out = direct ? reinterpret_cast<float*>(&out(b, h, i, 0)) : obuf + n * ldacc;
+            ids[n] = r;
+            if (++n == G) run_group();
+        }
+        run_group();
+    }
+};
+
+/// Runs the flash path of a validated attention call (see the file documentation).
+/// @tparam Space Host execution space.
+/// @tparam T     Element type (float score type).
+/// @param space   The space.
+/// @param q       Queries.
+/// @param k       Keys.
+/// @param v       Values.
+/// @param out     Output.
+/// @param options The call's options (no `refined`).
+/// @param records One record per row, written.
+template <class Space, class T>
+void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
+                     tensor_view<T, 4> out, attention_options<float> const& options,
+                     std::vector<attention_row_record>& records) {
+    index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
+    index_t const lk = k.extent(2), dv = v.extent(3);
+    flash_shared shared;
+    shared.tiles = lk / arch::avx512::flash_keys + (lk % arch::avx512::flash_keys != 0 ? 1 : 0);
+    shared.kt_stride = checked_size("flash attention key tiles", {shared.tiles, arch::avx512::flash_keys, dim});
+    shared.kt.assign(checked_bytes("flash attention key tiles", checked_size("flash attention key tiles", {batch * heads, shared.kt_stride}),
+                                   sizeof(float)) / sizeof(float), 0.0f);
+    if (!std::is_same_v<T, float> || v.stride(3) != 1) shared.v.assign(static_cast<std::size_t>(batch * heads * lk * dv), 0.0f);
+    shared.real_keys.assign(static_cast<std::size_t>(batch), lk);
+    if (!options.padding.none()) {
+        shared.padded.assign(static_cast<std::size_t>(batch * shared.tiles), 0);
+        for (index_t b = 0; b < batch; ++b)
+            for (index_t j = 0; j < lk; ++j)
+                if (!options.padding.is_valid(b, j)) {
+                    shared.padded[static_cast<std::size_t>(b * shared.tiles + j / 64)] |= std::uint64_t{1} << (j % 64);
+                    --shared.real_keys[static_cast<std::size_t>(b)];
+                }
+    }
+    if (!options.kept.empty() && options.skip_pruned && options.refined.empty()) {
+        shared.key_norm_max.assign(static_cast<std::size_t>(batch * heads), 0.0);
+    }
+    exec::parallel_for(space, batch * heads, flash_pack_kernel<T>{k, v, &shared});
+    index_t const blocks = lq / flash_block_rows + (lq % flash_block_rows != 0 ? 1 : 0);
+    exec::parallel_for(space, batch * heads * blocks,
+                       flash_attention_kernel<T>{q, k, v, out, options.padding, options.kept, options.refined, options.predicted,
+                                                 options.empty_rows, options.skip_pruned, &shared, records.data()});
+}
+
+#endif  // DEQ_ARCH_X86
+
+}  // namespace deq::detail

@@ -1,0 +1,160 @@
+// The fast attention paths (the flash-style kernel of the widest ISA tier) against the reference row
+// kernel (the portable tier): outputs within 1e-5 of the largest magnitude in float (16-bit formats:
+// their rounding), identical statistics, every mode, padding, fully pruned rows under each policy,
+// Lq != Lk, head dimensions around the tile sizes, strided views and 16-bit inputs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+
+#include <deq/arch/isa.hpp>
+#include <deq/attention/attention.hpp>
+#include <deq/exec/serial.hpp>
+#include <deq/exec/threads.hpp>
+#include <deq/numeric/bfloat16.hpp>
+#include <deq/numeric/float16.hpp>
+
+#include "attention_test_util.hpp"
+
+using deq::index_t;
+using attn_test::problem;
+
+namespace {
+
+template <class T>
+double output_tolerance() {
+    if constexpr (std::is_same_v<T, float>) return 1e-5;
+    else return 1e-2;  // one rounding of a 16-bit output (bfloat16: 2^-8)
+}
+
+/// Runs attention with @p options on the portable tier and on the widest tier; checks outputs and
+/// statistics.
+template <class T>
+void check_against_reference(problem<T> const& p, deq::attention_options<deq::accum_t<T>> const& options, std::string const& what) {
+    CAPTURE(what);
+    problem<T> ref = p, fast = p;
+    deq::attention_stats sr, sf;
+    {
+        deq::arch::scoped_isa_limit const portable(deq::arch::isa::portable);
+        sr = deq::attention(deq::exec::serial{}, ref.q.cview(), ref.k.cview(), ref.v.cview(), ref.out.view(), options);
+    }
+    sf = deq::attention(deq::exec::threads{2}, fast.q.cview(), fast.k.cview(), fast.v.cview(), fast.out.view(), options);
+    double scale = 0, err = 0;
+    for (index_t n = 0; n < ref.out.size(); ++n) scale = std::fmax(scale, std::fabs(static_cast<double>(ref.out.data()[n])));
+    for (index_t n = 0; n < ref.out.size(); ++n) {
+        err = std::fmax(err, std::fabs(static_cast<double>(ref.out.data()[n]) - static_cast<double>(fast.out.data()[n])));
+    }
+    CHECK(err <= output_tolerance<T>() * std::fmax(scale, 1e-30));
+    CHECK(sf.valid_pairs == sr.valid_pairs);
+    CHECK(sf.kept_pairs == sr.kept_pairs);
+    CHECK(sf.refined_pairs == sr.refined_pairs);
+    CHECK(sf.empty_rows == sr.empty_rows);
+    CHECK(sf.rows == sr.rows);
+    CHECK(sf.density == sr.density);
+    CHECK(sf.refinement_ratio == sr.refinement_ratio);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("flash attention equals the reference kernel: dense, padding, shapes", T, float, deq::float16, deq::bfloat16) {
+    using S = deq::accum_t<T>;
+    MESSAGE("widest tier: ", deq::arch::to_string(deq::arch::detected_isa()));
+    std::uint64_t seed = 700;
+    for (index_t d : {1, 7, 32, 64, 80, 128}) {
+        for (auto [lq, lk] : {std::pair<index_t, index_t>{1, 1}, {13, 63}, {20, 64}, {7, 65}, {50, 130}, {64, 200}}) {
+            for (index_t dv : {d, index_t{5}, index_t{70}}) {
+                problem<T> p(2, 2, lq, lk, d, dv, ++seed, 1.3);
+                deq::attention_options<S> o;
+                CAPTURE(d);
+                CAPTURE(lq);
+                CAPTURE(lk);
+                CAPTURE(dv);
+                check_against_reference(p, o, "dense");
+                p.pad({lk, (lk + 1) / 2});
+                o.padding = p.padding;
+                check_against_reference(p, o, "padded");
+            }
+        }
+    }
+}
+
+TEST_CASE_TEMPLATE("flash attention equals the reference kernel: masks, refinement and empty rows", T, float, deq::float16) {
+    using S = deq::accum_t<T>;
+    std::uint64_t seed = 800;
+    for (index_t lk : {24, 64, 150}) {
+        problem<T> p(2, 3, 37, lk, 32, 24, ++seed, 1.5);
+        p.pad({lk, lk / 3});
+        deq::bit_mask kept = attn_test::random_mask(2, 3, 37, lk, 0.2, ++seed);
+        for (index_t i = 0; i < 37; i += 5)
+            for (index_t j = 0; j < lk; ++j) kept.set(0, 1, i, j, false);  // fully pruned rows
+        deq::bit_mask const refined = attn_test::random_mask(2, 3, 37, lk, 0.1, ++seed);
+        deq::bit_mask const sparse_refined = attn_test::random_mask(2, 3, 37, lk, 0.003, ++seed);
+        deq::tensor<S, 4> pred({2, 3, 37, lk});
+        deq_test::fill_normal(pred, ++seed, 0.0, 1.2);
+        for (auto policy : {deq::empty_row_policy::reference, deq::empty_row_policy::uniform, deq::empty_row_policy::zero}) {
+            deq::attention_options<S> o;
+            o.padding = p.padding;
+            o.kept = kept.view();
+            o.empty_rows = policy;
+            check_against_reference(p, o, std::string("kept, policy ") + deq::to_string(policy));
+            o.skip_pruned = false;
+            check_against_reference(p, o, "kept, no skipping");
+            o.skip_pruned = true;
+            o.refined = refined.view();
+            o.predicted = pred.cview();
+            check_against_reference(p, o, "three-level");
+        }
+        for (deq::bit_mask const* r : {&refined, &sparse_refined}) {
+            deq::attention_options<S> o;
+            o.padding = p.padding;
+            o.refined = r->view();
+            o.predicted = pred.cview();
+            check_against_reference(p, o, "DEQ mixed precision");
+        }
+        // A broadcast [1, 1, Lq, Lk] static pattern.
+        deq::bit_mask const pattern = attn_test::random_mask(1, 1, 37, lk, 0.5, ++seed);
+        deq::attention_options<S> o;
+        o.kept = pattern.view();
+        check_against_reference(p, o, "broadcast pattern");
+    }
+}
+
+TEST_CASE("flash attention equals the reference kernel: strided views and structured sparsity") {
+    // Transposed views of q, k, v and out ([B, H, L, d] over [B, L, H, d] storage, the layout of a
+    // projection output), and a kept mask whose kept keys lie in a band (whole pruned tiles skipped).
+    index_t const B = 2, H = 3, L = 140, d = 16;
+    deq::tensor<float, 4> qs({B, L, H, d}), ks({B, L, H, d}), vs({B, L, H, d}), os({B, L, H, d}), os2({B, L, H, d});
+    deq_test::fill_normal(qs, 901, 0.0, 2.0);
+    deq_test::fill_normal(ks, 902, 0.0, 2.0);
+    deq_test::fill_normal(vs, 903);
+    auto view = [&](auto& t) {
+        using E = std::remove_reference_t<decltype(*t.data())>;
+        return deq::tensor_view<E, 4>(t.data(), {B, H, L, d}, {L * H * d, d, H * d, 1});
+    };
+    deq::bit_mask band(B, H, L, L);
+    for (index_t b = 0; b < B; ++b)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t i = 0; i < L; ++i)
+                for (index_t j = std::max<index_t>(0, i - 10); j < std::min(L, i + 10); ++j) band.set(b, h, i, j);
+    deq::attention_options<float> o;
+    o.kept = band.view();
+    deq::attention_stats sr, sf;
+    {
+        deq::arch::scoped_isa_limit const portable(deq::arch::isa::portable);
+        sr = deq::attention(deq::exec::serial{}, deq::tensor_view<float const, 4>(view(qs)), deq::tensor_view<float const, 4>(view(ks)),
+                            deq::tensor_view<float const, 4>(view(vs)), view(os), o);
+    }
+    sf = deq::attention(deq::exec::threads{3}, deq::tensor_view<float const, 4>(view(qs)), deq::tensor_view<float const, 4>(view(ks)),
+                        deq::tensor_view<float const, 4>(view(vs)), view(os2), o);
+    double err = 0, scale = 0;
+    for (index_t n = 0; n < os.size(); ++n) {
+        scale = std::fmax(scale, std::fabs(os.data()[n]));
+        err = std::fmax(err, std::fabs(os.data()[n] - os2.data()[n]));
+    }
+    CHECK(err <= 1e-5 * scale);
+    CHECK(sf.kept_pairs == sr.kept_pairs);
+    CHECK(sf.density == sr.density);
+    if (deq::arch::detected_isa() == deq::arch::isa::avx512) {
+        CHECK(sf.exact_scores < static_cast<index_t>(B * H * L * L) * 3 / 4);  // whole pruned tiles were skipped
+    }
+}
