@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "error.hpp"
 #include "tensor.hpp"
@@ -37,5 +38,26 @@ struct key_padding {
         }
     }
 };
+
+namespace detail {
+
+/// The padded keys of each sequence as bit words: bit j of words [b * ceil(length / 64), ...) is set when
+/// key j of sequence b is padded; empty when @p padding is none.
+/// @param padding The padding (shape checked by the caller).
+/// @param batch   Batch extent.
+/// @param length  Sequence length.
+/// @return The words, ceil(length / 64) per sequence.
+inline std::vector<std::uint64_t> padded_key_words(key_padding const& padding, index_t batch, index_t length) {
+    std::vector<std::uint64_t> words;
+    if (padding.none()) return words;
+    index_t const per = length / 64 + (length % 64 != 0 ? 1 : 0);
+    words.assign(static_cast<std::size_t>(batch * per), 0);
+    for (index_t b = 0; b < batch; ++b)
+        for (index_t j = 0; j < length; ++j)
+            if (!padding.is_valid(b, j)) words[static_cast<std::size_t>(b * per + j / 64)] |= std::uint64_t{1} << (j % 64);
+    return words;
+}
+
+}  // namespace detail
 
 }  // namespace deq

@@ -4,8 +4,9 @@
 ///
 /// Semantics, per score row (b, h, i) of Ŝ [B, H, Lq, Lk], in the score type S:
 /// - `P̂_ij = softmax_j(Ŝ_ij + pad_j)`, `pad_j = -10000` for padded keys and 0 otherwise, computed as
-///   PyTorch does: subtract the row maximum, exp, sum in key order, divide. Padded query rows are
-///   processed like the others.
+///   PyTorch does: subtract the row maximum, exp, sum, divide (exactly as defined in
+///   deq/mask/detail/softmax_row.hpp: deq::exp_fused and 16 interleaved partial sums, so that every
+///   instruction-set tier gives the same bits). Padded query rows are processed like the others.
 /// - probability rules compare P̂ with `S(θ)`; `P̂ > θ` is strict, the inverse is `P̂ <= θ`.
 /// - adaptive maximum: X = Ŝ (raw logits, no padding term) or X = P̂; m = max of X over the granularity
 ///   (sequence: every (h, i, j) of sample b, padded rows and columns included; head: every (i, j) of
@@ -24,6 +25,7 @@
 
 #include "../core/bit_mask.hpp"
 #include "../core/error.hpp"
+#include "../arch/isa.hpp"
 #include "../core/padding.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
@@ -100,23 +102,26 @@ void select_elements(Space const& space, tensor_view<S const, 4> scores, key_pad
     std::vector<S> scratch(static_cast<std::size_t>(chunks * lk));
     std::vector<index_t> status(static_cast<std::size_t>(rows), detail::select_row_ok);
     bool const softmax = rule.uses_probabilities();
+    std::vector<std::uint64_t> const padded_words = detail::padded_key_words(padding, batch, lk);
+    detail::select_padding_words const padded{padded_words.empty() ? nullptr : padded_words.data(), mask_words_per_row(lk)};
+    arch::isa const tier = arch::active_isa();
 
     switch (rule.type) {
         case kind::probability_threshold:
         case kind::inverse_probability_threshold: {
             exec::parallel_for(space, chunks,
-                               detail::select_threshold_rows<S>{scores, padding, out, true,
+                               detail::select_threshold_rows<S>{scores, padded, out, true,
                                                                 rule.type == kind::inverse_probability_threshold,
                                                                 static_cast<S>(rule.value), S(0), nullptr, 1,
-                                                                scratch.data(), status.data(), chunks});
+                                                                scratch.data(), status.data(), chunks, tier});
             break;
         }
         case kind::adaptive_maximum:
         case kind::inverse_adaptive_maximum: {
             std::vector<S> row_max(static_cast<std::size_t>(rows));
             exec::parallel_for(space, chunks,
-                               detail::select_row_max<S>{scores, padding, softmax, scratch.data(), row_max.data(),
-                                                         status.data(), chunks});
+                               detail::select_row_max<S>{scores, padded, softmax, scratch.data(), row_max.data(),
+                                                         status.data(), chunks, tier});
             detail::select_check_status(scores, status);
             index_t const per_group = rule.granularity == max_granularity::sequence ? heads * lq
                                       : rule.granularity == max_granularity::head   ? lq
@@ -125,19 +130,19 @@ void select_elements(Space const& space, tensor_view<S const, 4> scores, key_pad
             exec::parallel_for(space, rows / per_group,
                                detail::select_group_max<S>{row_max.data(), group_max.data(), per_group});
             exec::parallel_for(space, chunks,
-                               detail::select_threshold_rows<S>{scores, padding, out, softmax,
+                               detail::select_threshold_rows<S>{scores, padded, out, softmax,
                                                                 rule.type == kind::inverse_adaptive_maximum, S(0),
                                                                 static_cast<S>(rule.value), group_max.data(), per_group,
-                                                                scratch.data(), status.data(), chunks});
+                                                                scratch.data(), status.data(), chunks, tier});
             break;
         }
         case kind::top_k:
         case kind::cumulative_probability: {
             std::vector<index_t> heap(static_cast<std::size_t>(chunks * lk));
             exec::parallel_for(space, chunks,
-                               detail::select_rank_rows<S>{scores, padding, out, rule.type == kind::cumulative_probability,
+                               detail::select_rank_rows<S>{scores, padding, padded, out, rule.type == kind::cumulative_probability,
                                                            rule.k, static_cast<S>(rule.value), scratch.data(),
-                                                           heap.data(), status.data(), chunks});
+                                                           heap.data(), status.data(), chunks, tier});
             break;
         }
         default: break;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 #include "detail/bit_select.hpp"
@@ -41,6 +42,42 @@ inline float exp_vectorizable(float x) noexcept {
              z +
          r) +
         1.0f;
+    std::int32_t const n1 = ni >> 1;  // 2^n = 2^n1 * 2^n2, both normal for n in [-151, 129]
+    std::int32_t const n2 = ni - n1;
+    float const s1 = std::bit_cast<float>(static_cast<std::uint32_t>(n1 + 127) << 23);
+    float const s2 = std::bit_cast<float>(static_cast<std::uint32_t>(n2 + 127) << 23);
+    return p * s1 * s2;
+}
+
+}  // namespace deq
+
+namespace deq {
+
+/// exp(@p x) in float with the polynomial of exp_vectorizable() evaluated with fused multiply-adds
+/// (`std::fma`): every operation is an IEEE single-rounding operation that no compiler setting can
+/// contract or reorder, so a SIMD version with the same fused operations (deq/arch/softmax_avx512.hpp,
+/// softmax_avx2.hpp) gives the same bits. It is the exponential of the predicted softmax P̂ of
+/// deq::select_elements, whose masks must not depend on the instruction set. Within 2 ulp of the
+/// correctly rounded exp; +0 below -103.97, +inf above 88.73.
+/// @param x The argument (not NaN).
+/// @return exp(x).
+inline float exp_fused(float x) noexcept {
+    x = x < -104.0f ? -104.0f : x;
+    x = x > 89.0f ? 89.0f : x;
+    constexpr float magic = 12582912.0f;  // 1.5 * 2^23: t's last bits hold round(x * log2(e))
+    float const t = std::fma(x, 1.44269504088896341f, magic);
+    float const n = t - magic;
+    auto const ni = static_cast<std::int32_t>(std::bit_cast<std::uint32_t>(t) - std::bit_cast<std::uint32_t>(magic));
+    float r = std::fma(n, -0.693359375f, x);
+    r = std::fma(n, 2.12194440e-4f, r);
+    float const z = r * r;
+    float p = std::fma(1.9875691500e-4f, r, 1.3981999507e-3f);
+    p = std::fma(p, r, 8.3334519073e-3f);
+    p = std::fma(p, r, 4.1665795894e-2f);
+    p = std::fma(p, r, 1.6666665459e-1f);
+    p = std::fma(p, r, 5.0000001201e-1f);
+    p = std::fma(p, z, r);
+    p = p + 1.0f;
     std::int32_t const n1 = ni >> 1;  // 2^n = 2^n1 * 2^n2, both normal for n in [-151, 129]
     std::int32_t const n2 = ni - n1;
     float const s1 = std::bit_cast<float>(static_cast<std::uint32_t>(n1 + 127) << 23);

@@ -12,14 +12,12 @@
 #include "../../core/bit_mask.hpp"
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
+#include "softmax_row.hpp"
 
 namespace deq::detail {
 
 /// Status of a score row that holds only finite values.
 inline constexpr index_t select_row_ok = -1;
-
-/// The additive penalty of padded keys, as in the reference (HF extended attention mask).
-inline constexpr double select_padding_penalty = -10000.0;
 
 /// Splits a flat row index r of a [B, H, Lq] grid into (b, h, i).
 DEQ_HOST_DEVICE inline void select_split_row(index_t r, index_t heads, index_t rows, index_t& b, index_t& h,
@@ -37,31 +35,31 @@ DEQ_HOST_DEVICE inline void select_chunk_rows(index_t c, index_t chunks, index_t
     end = rows * (c + 1) / chunks;
 }
 
+/// The padded-key words of a select kernel: `words + b * stride` for sequence b, or null without padding.
+struct select_padding_words {
+    std::uint64_t const* words = nullptr;  ///< detail::padded_key_words() of the call, or null.
+    index_t stride = 0;                    ///< Words per sequence.
+
+    /// @param b Sequence index.
+    /// @return The words of sequence @p b, or null.
+    DEQ_HOST_DEVICE std::uint64_t const* of(index_t b) const { return words == nullptr ? nullptr : words + b * stride; }
+};
+
 /// Loads row (b, h, i) of @p scores into @p x: the raw scores (softmax = false) or the predicted
-/// probabilities `softmax_j(s_j + pad_j)` computed as PyTorch does (subtract the row max, exp, sum,
-/// divide), in S. Returns the first column holding a non-finite score, or select_row_ok.
+/// probabilities `softmax_j(s_j + pad_j)` of deq/mask/detail/softmax_row.hpp, in S. Returns the first
+/// column holding a non-finite score, or select_row_ok.
 template <class S>
-DEQ_HOST_DEVICE inline index_t select_load_row(tensor_view<S const, 4> const& scores, key_padding const& padding,
-                                               index_t b, index_t h, index_t i, bool softmax, S* x) {
+DEQ_HOST_DEVICE inline index_t select_load_row(tensor_view<S const, 4> const& scores, select_padding_words const& padded,
+                                               index_t b, index_t h, index_t i, bool softmax, S* x, arch::isa tier) {
     index_t const lk = scores.extent(3);
+    S const* row = &scores(b, h, i, 0);
+    index_t const stride = scores.stride(3);
     for (index_t j = 0; j < lk; ++j) {
-        S const s = scores(b, h, i, j);
+        S const s = row[j * stride];
         if (!std::isfinite(s)) return j;
         x[j] = s;
     }
-    if (!softmax) return select_row_ok;
-    S const pad = static_cast<S>(select_padding_penalty);
-    S m = 0;
-    for (index_t j = 0; j < lk; ++j) {
-        if (!padding.is_valid(b, j)) x[j] = x[j] + pad;
-        if (j == 0 || x[j] > m) m = x[j];
-    }
-    S sum = 0;
-    for (index_t j = 0; j < lk; ++j) {
-        x[j] = std::exp(x[j] - m);
-        sum += x[j];
-    }
-    for (index_t j = 0; j < lk; ++j) x[j] = x[j] / sum;
+    if (softmax) softmax_row(x, lk, padded.of(b), tier);
     return select_row_ok;
 }
 
@@ -98,12 +96,13 @@ struct select_fill_rows {
 template <class S>
 struct select_row_max {
     tensor_view<S const, 4> scores;  ///< Predicted scores.
-    key_padding padding;             ///< Key padding.
+    select_padding_words padded;     ///< Padded-key words.
     bool softmax;                    ///< X = P̂ (true) or Ŝ (false).
     S* scratch;                      ///< chunks × Lk values.
     S* row_max;                      ///< Output: one maximum per row.
     index_t* status;                 ///< Output: select_row_ok or the first non-finite column, per row.
     index_t chunks;                  ///< Number of chunks.
+    arch::isa tier;                  ///< Instruction-set tier of the softmax rows.
 
     DEQ_HOST_DEVICE void operator()(index_t c) const {
         index_t const heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
@@ -113,7 +112,7 @@ struct select_row_max {
         for (index_t r = begin; r < end; ++r) {
             index_t b = 0, h = 0, i = 0;
             select_split_row(r, heads, lq, b, h, i);
-            status[r] = select_load_row(scores, padding, b, h, i, softmax, x);
+            status[r] = select_load_row(scores, padded, b, h, i, softmax, x, tier);
             S m = x[0];
             for (index_t j = 1; j < lk; ++j) m = x[j] > m ? x[j] : m;
             row_max[r] = status[r] == select_row_ok ? m : S(0);
@@ -144,7 +143,7 @@ struct select_group_max {
 template <class S>
 struct select_threshold_rows {
     tensor_view<S const, 4> scores;  ///< Predicted scores.
-    key_padding padding;             ///< Key padding.
+    select_padding_words padded;     ///< Padded-key words.
     bit_mask_view out;               ///< Output mask, same shape as the scores.
     bool softmax;                    ///< X = P̂ (true) or Ŝ (false).
     bool inverse;                    ///< Select X <= t instead of X > t.
@@ -155,6 +154,7 @@ struct select_threshold_rows {
     S* scratch;                      ///< chunks × Lk values.
     index_t* status;                 ///< Output: select_row_ok or the first non-finite column, per row.
     index_t chunks;                  ///< Number of chunks.
+    arch::isa tier;                  ///< Instruction-set tier of the softmax rows.
 
     DEQ_HOST_DEVICE void operator()(index_t c) const {
         index_t const heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
@@ -166,7 +166,7 @@ struct select_threshold_rows {
             select_split_row(r, heads, lq, b, h, i);
             std::uint64_t* words = out.row(b, h, i);
             select_clear_row(words, out.words_per_row());
-            status[r] = select_load_row(scores, padding, b, h, i, softmax, x);
+            status[r] = select_load_row(scores, padded, b, h, i, softmax, x, tier);
             if (status[r] != select_row_ok) continue;
             S const t = group_max != nullptr ? alpha * group_max[r / rows_per_group] : threshold;
             for (index_t j = 0; j < lk; ++j) {
@@ -206,6 +206,7 @@ template <class S>
 struct select_rank_rows {
     tensor_view<S const, 4> scores;  ///< Predicted scores.
     key_padding padding;             ///< Key padding.
+    select_padding_words padded;     ///< Padded-key words.
     bit_mask_view out;               ///< Output mask.
     bool cumulative;                 ///< Cumulative probability (true) or top-k (false).
     index_t k;                       ///< Top-k count.
@@ -214,6 +215,7 @@ struct select_rank_rows {
     index_t* heap;                   ///< chunks × Lk indices.
     index_t* status;                 ///< Output: select_row_ok or the first non-finite column, per row.
     index_t chunks;                  ///< Number of chunks.
+    arch::isa tier;                  ///< Instruction-set tier of the softmax rows.
 
     DEQ_HOST_DEVICE void operator()(index_t c) const {
         index_t const heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
@@ -226,7 +228,7 @@ struct select_rank_rows {
             select_split_row(r, heads, lq, b, h, i);
             std::uint64_t* words = out.row(b, h, i);
             select_clear_row(words, out.words_per_row());
-            status[r] = select_load_row(scores, padding, b, h, i, true, p);
+            status[r] = select_load_row(scores, padded, b, h, i, true, p, tier);
             if (status[r] != select_row_ok) continue;
             index_t n = 0;
             for (index_t j = 0; j < lk; ++j)

@@ -1,0 +1,104 @@
+// The predicted softmax and every selection rule give the same bits on every instruction-set tier
+// (portable, AVX2, AVX-512 where the CPU has them): the masks do not depend on the machine.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <deq/arch/isa.hpp>
+#include <deq/core/padding.hpp>
+#include <deq/exec/threads.hpp>
+#include <deq/mask/detail/softmax_row.hpp>
+#include <deq/mask/mask_rule.hpp>
+#include <deq/mask/select.hpp>
+#include <deq/numeric/exp.hpp>
+
+#include "support/test_util.hpp"
+
+using deq::index_t;
+
+namespace {
+
+std::vector<deq::arch::isa> tiers() {
+    std::vector<deq::arch::isa> t{deq::arch::isa::portable};
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx2) t.push_back(deq::arch::isa::avx2);
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx512) t.push_back(deq::arch::isa::avx512);
+    return t;
+}
+
+bool same_bits(std::vector<float> const& a, std::vector<float> const& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("exp_fused: within 2 ulp of exp and the reference for its SIMD twins") {
+    // Against the correctly rounded exp (double, rounded once) on a dense sweep of [-104, 89].
+    double worst = 0;
+    for (double x = -103.9; x < 88.7; x += 0.00173) {
+        float const xf = static_cast<float>(x);
+        float const got = deq::exp_fused(xf);
+        double const want = std::exp(static_cast<double>(xf));
+        if (want < 1.17549435e-38) continue;  // subnormal results: relative ulps are meaningless
+        float const wf = static_cast<float>(want);
+        double const ulp = std::nextafter(wf, INFINITY) - wf;
+        worst = std::fmax(worst, std::fabs(static_cast<double>(got) - want) / ulp);
+    }
+    CHECK(worst <= 2.0);
+    CHECK(deq::exp_fused(0.0f) == 1.0f);
+    CHECK(deq::exp_fused(-200.0f) == 0.0f);
+    CHECK(std::isinf(deq::exp_fused(100.0f)));
+}
+
+TEST_CASE("softmax rows: bit for bit on every tier, with padding and every tail length") {
+    std::mt19937_64 gen(42);
+    std::normal_distribution<float> dist(0.0f, 3.0f);
+    auto const all = tiers();
+    MESSAGE("tiers: ", all.size());
+    for (index_t n : {1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 129, 500}) {
+        for (int trial = 0; trial < 8; ++trial) {
+            std::vector<float> row(static_cast<std::size_t>(n));
+            for (auto& x : row) x = dist(gen) * (trial % 3 == 0 ? 10.0f : 1.0f);
+            if (trial == 5) row.assign(row.size(), 1.25f);  // ties everywhere
+            std::vector<std::uint64_t> padded(static_cast<std::size_t>(n / 64 + 1), 0);
+            bool const with_padding = trial % 2 == 1;
+            for (index_t j = 0; j < n; ++j)
+                if (with_padding && (j * 7 + trial) % 5 == 0) padded[static_cast<std::size_t>(j / 64)] |= std::uint64_t{1} << (j % 64);
+            std::vector<float> ref = row;
+            deq::detail::softmax_row_portable(ref.data(), n, with_padding ? padded.data() : nullptr);
+            for (auto tier : all) {
+                std::vector<float> got = row;
+                deq::detail::softmax_row(got.data(), n, with_padding ? padded.data() : nullptr, tier);
+                CAPTURE(n);
+                CAPTURE(trial);
+                CHECK_MESSAGE(same_bits(got, ref), deq::arch::to_string(tier));
+            }
+            double sum = 0;
+            for (float p : ref) sum += p;
+            CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+        }
+    }
+}
+
+TEST_CASE("select_elements: every rule gives the same mask on every tier") {
+    index_t const B = 2, H = 3, L = 45, Lk = 70;
+    deq::tensor<float, 4> scores({B, H, L, Lk});
+    deq_test::fill_normal(scores, 77, 0.0, 2.0);
+    for (index_t j = 0; j < Lk; j += 9) scores(0, 1, 4, j) = 0.5f;  // ties
+    std::vector<std::uint8_t> valid(static_cast<std::size_t>(B * Lk), 1);
+    for (index_t j = 50; j < Lk; ++j) valid[static_cast<std::size_t>(Lk + j)] = 0;
+    deq::key_padding const padding{deq::tensor_view<std::uint8_t const, 2>(valid.data(), {B, Lk})};
+    for (char const* rule : {"sanger:0.02", "sanger:0.002", "invprob:0.01", "adamax_nb80", "adamax_nh70", "adamax_ns90", "adamax_b80",
+                             "adamax_h50", "adamax_s80", "invadamax:0.5", "topk:5", "cumprob:0.9"}) {
+        CAPTURE(rule);
+        std::vector<deq::bit_mask> masks;
+        for (auto tier : tiers()) {
+            deq::arch::scoped_isa_limit const limit(tier);
+            masks.push_back(deq::select_elements(deq::exec::threads{2}, scores.cview(), padding, deq::parse_mask_rule(rule)));
+        }
+        for (std::size_t t = 1; t < masks.size(); ++t) CHECK(masks[t] == masks[0]);
+    }
+}
