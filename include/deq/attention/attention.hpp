@@ -142,31 +142,34 @@ namespace detail {
 /// @param out     Output [B, H, Lq, dv].
 /// @param options Padding, masks, predicted scores, empty-row policy and checks.
 /// @return The call's statistics.
+/// @param fused    Quantized q and k of a pipeline that lets the kernel compute the predicted scores of
+///                 unrefined entries itself (then `options.predicted` is empty), or null.
 template <class Space, class T>
 attention_stats attention_compute(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                                   tensor_view<T const, 4> v, tensor_view<T, 4> out,
-                                  attention_options<accum_t<T>> const& options) {
+                                  attention_options<accum_t<T>> const& options,
+                                  predictor_operands<accum_t<T>, std::int8_t> const* fused = nullptr) {
     using S = accum_t<T>;
-    detail::attention_validate(q, k, v, out, options);
+    detail::attention_validate(q, k, v, out, options, fused != nullptr);
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
     index_t const lk = k.extent(2), dv = v.extent(3);
     index_t const total_rows = batch * heads * lq;
 
     std::vector<detail::attention_row_record> records(static_cast<std::size_t>(total_rows));
-    std::vector<double> key_norms;
-    if (options.skip_pruned && !options.kept.empty()) {
-        key_norms.assign(static_cast<std::size_t>(batch * heads), 0.0);
-        exec::parallel_for(space, batch * heads, detail::attention_key_norm_kernel<T, S>{k, key_norms.data()});
-    }
-
-    if (flash_applies<T, S>(options)) {
+    if (flash_applies<T, S>(options) || fused != nullptr) {
 #if DEQ_ARCH_X86
         if constexpr (std::is_same_v<S, float>) {
-            flash_attention(space, q, k, v, out, options, records);
+            flash_attention(space, q, k, v, out, options, records, fused);
             if (options.check_finite) detail::attention_check_overflow<S>(records, heads, lq);
             return detail::attention_reduce_stats(records, batch, heads, lq, lk, options);
         }
 #endif
+        if (fused != nullptr) throw_invalid_argument("fused", "<operands>", "need the flash attention path (internal error)");
+    }
+    std::vector<double> key_norms;
+    if (options.skip_pruned && !options.kept.empty()) {
+        key_norms.assign(static_cast<std::size_t>(batch * heads), 0.0);
+        exec::parallel_for(space, batch * heads, detail::attention_key_norm_kernel<T, S>{k, key_norms.data()});
     }
     index_t const row_len = lk + dv + dim;
     index_t const per_launch = std::clamp<index_t>(detail::attention_scratch_budget / row_len, 1, total_rows);
@@ -223,6 +226,14 @@ struct attention_impl {
         return detail::attention_compute(space, q, k, v, out, options);
     }
 };
+
+/// Whether the fused pipelines may run the mixed-precision attention directly on the predictor's
+/// quantized operands (computing the Ŝ of unrefined entries inside the kernel) instead of going through
+/// attention_impl with materialised predicted scores. True by default; a space whose attention_impl
+/// must observe every call (deq::exec::accelerator) sets it to false.
+/// @tparam Space Execution-space type.
+template <class Space>
+struct fused_attention : std::true_type {};
 
 }  // namespace impl
 

@@ -1,7 +1,8 @@
 /// @file
 /// @brief One-call attention pipelines: Sanger (predict → prune → sparse attention), DEQ (predict →
 /// refine → mixed-precision attention), three-level (predict → prune + refine → attention) and static
-/// sparse attention. Each allocates the predicted scores and masks on the host and returns the call's
+/// sparse attention. The predictor is fused into the mask selection and the attention (no [B, H, Lq, Lk]
+/// tensor of predicted scores on the fast path); each returns the call's
 /// deq::attention_stats.
 ///
 /// | pipeline | predictor | masks | attention |
@@ -23,11 +24,21 @@
 #include "../mask/select.hpp"
 #include "../predict/sanger_predictor.hpp"
 #include "attention.hpp"
+#include "detail/fused_select.hpp"
 #include "detail/validate.hpp"
 #include "options.hpp"
 #include "stats.hpp"
 
 namespace deq {
+
+/// The masks a pipeline built, returned through its optional last argument (so that a caller who also
+/// wants the masks, e.g. for statistics or traces, need not run the predictor twice).
+struct pipeline_masks {
+    /// The kept entries (Sanger, three-level); empty for DEQ.
+    bit_mask kept;
+    /// The refined (high-precision) entries (DEQ, three-level: a subset of `kept`); empty for Sanger.
+    bit_mask refined;
+};
 
 namespace detail {
 
@@ -44,13 +55,66 @@ void pipeline_precheck(tensor_view<T const, 4> const& q, tensor_view<T const, 4>
     attention_validate(q, k, v, out, options);
 }
 
-/// Predicts Ŝ for a pipeline.
+/// The masks a pipeline selects and the attention it runs on them, with the predictor fused into both:
+/// q and k are quantized once; the masks are selected from tiles of Ŝ (fused_select); the attention of
+/// a mixed-precision mode computes the Ŝ of unrefined entries from the same operands (flash path) or,
+/// where that path does not run, from Ŝ materialised once. Masks, statistics and outputs equal those of
+/// predict_scores + select_elements / make_precision_map + attention (tests/unit/attention).
+/// @tparam Space Host execution space.
+/// @tparam T     Element type.
+/// @tparam Level Level storage of the predictor.
+template <class Space, class T, class Level>
+attention_stats pipeline_run(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
+                             tensor_view<T, 4> out, predictor_config const& config, mask_rule const* prune,
+                             mask_rule const* refine, attention_options<accum_t<T>> options, attention_call_info const& info,
+                             pipeline_masks* masks) {
+    using S = accum_t<T>;
+    index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), lk = k.extent(2);
+    predictor_operands<S, Level> const ops = make_predictor_operands<Space, T, S, Level>(space, q, k, config);
+    bit_mask kept, refined;
+    if (prune != nullptr) {
+        kept = bit_mask(batch, heads, lq, lk);
+        fused_select(space, ops, options.padding, *prune, kept.view());
+        options.kept = kept.view();
+    }
+    if (refine != nullptr) {
+        refined = bit_mask(batch, heads, lq, lk);
+        fused_select(space, ops, options.padding, *refine, refined.view());
+        if (!kept.empty()) exec::parallel_for(space, batch * heads * lq, select_and_rows{refined.view(), kept.view()});
+        options.refined = refined.view();
+    }
+    attention_stats st;
+    if (refine == nullptr) {
+        st = impl::attention_impl<Space>::run(space, q, k, v, out, options, info);
+    } else {
+        bool fuse_attention = false;
+        if constexpr (std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
+            fuse_attention = impl::fused_attention<Space>::value && flash_applies<T, S>(options);
+            if (fuse_attention) st = attention_compute(space, q, k, v, out, options, &ops);
+        }
+        if (!fuse_attention) {
+            tensor<S, 4> scores({batch, heads, lq, lk});
+            index_t const blocks = lq / predictor_tile_rows + (lq % predictor_tile_rows != 0 ? 1 : 0);
+            exec::parallel_for(space, batch * heads * blocks, predictor_scores_kernel<S, Level>{&ops, scores.view()});
+            options.predicted = scores.cview();
+            st = impl::attention_impl<Space>::run(space, q, k, v, out, options, info);
+        }
+    }
+    if (masks != nullptr) {
+        masks->kept = std::move(kept);
+        masks->refined = std::move(refined);
+    }
+    return st;
+}
+
+/// pipeline_run() with the level storage of @p config's bit width.
 template <class Space, class T>
-tensor<accum_t<T>, 4> pipeline_predict(Space const& space, tensor_view<T const, 4> const& q,
-                                       tensor_view<T const, 4> const& k, predictor_config const& config) {
-    tensor<accum_t<T>, 4> scores({q.extent(0), q.extent(1), q.extent(2), k.extent(2)});
-    predict_scores(space, q, k, config, scores.view());
-    return scores;
+attention_stats pipeline_dispatch(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                  tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
+                                  mask_rule const* prune, mask_rule const* refine, attention_options<accum_t<T>> const& options,
+                                  attention_call_info const& info, pipeline_masks* masks) {
+    if (config.bits <= 8) return pipeline_run<Space, T, std::int8_t>(space, q, k, v, out, config, prune, refine, options, info, masks);
+    return pipeline_run<Space, T, std::int16_t>(space, q, k, v, out, config, prune, refine, options, info, masks);
 }
 
 }  // namespace detail
@@ -75,19 +139,41 @@ template <exec::host_execution_space Space, attention_element T>
 attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                                  tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
                                  double theta, key_padding padding = {},
-                                 empty_row_policy empty_rows = empty_row_policy::reference) {
+                                 empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
+    return sanger_attention(space, q, k, v, out, config, mask_rule::probability(theta), padding, empty_rows, masks);
+}
+
+/// Sanger-style dynamic sparse attention with any pruning rule: the entries @p prune selects from the
+/// predicted scores are kept (Sanger: `mask_rule::probability(θ)`), the others get -10000, and the
+/// attention runs on the exact scores.
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space      Execution space.
+/// @param q          Queries [B, H, Lq, d].
+/// @param k          Keys [B, H, Lk, d].
+/// @param v          Values [B, H, Lk, dv].
+/// @param out        Output [B, H, Lq, dv].
+/// @param config     Predictor thresholds and bit width.
+/// @param prune      Rule selecting the kept entries (e.g. parse_mask_rule("topk:32")).
+/// @param padding    Key padding [B, Lk] or none.
+/// @param empty_rows Policy for rows whose every real key is pruned.
+/// @param masks      If not null, receives the kept mask it built.
+/// @return Statistics (density = kept fraction of the valid pairs).
+/// @throws As predict_scores(), select_elements() and attention().
+template <exec::host_execution_space Space, attention_element T>
+attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                 tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
+                                 mask_rule const& prune, key_padding padding = {},
+                                 empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
     using S = accum_t<T>;
     detail::pipeline_precheck<T, S>(q, k, v, out, padding);
-    mask_rule const rule = mask_rule::probability(theta);
+    prune.validate();
     config.validate();
-    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
-    bit_mask kept(q.extent(0), q.extent(1), q.extent(2), k.extent(2));
-    select_elements(space, scores.cview(), padding, rule, kept.view());
     attention_options<S> options;
     options.padding = padding;
-    options.kept = kept.view();
     options.empty_rows = empty_rows;
-    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"sanger", config.bits});
+    return detail::pipeline_dispatch(space, q, k, v, out, config, &prune, nullptr, options, attention_call_info{"sanger", config.bits},
+                                     masks);
 }
 
 /// DEQ's element-wise mixed-precision attention: predicts the scores, selects the refined entries with
@@ -109,19 +195,15 @@ attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, 
 template <exec::host_execution_space Space, attention_element T>
 attention_stats deq_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                               tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
-                              mask_rule const& refine, key_padding padding = {}) {
+                              mask_rule const& refine, key_padding padding = {}, pipeline_masks* masks = nullptr) {
     using S = accum_t<T>;
     detail::pipeline_precheck<T, S>(q, k, v, out, padding);
     refine.validate();
     config.validate();
-    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
-    bit_mask refined(q.extent(0), q.extent(1), q.extent(2), k.extent(2));
-    select_elements(space, scores.cview(), padding, refine, refined.view());
     attention_options<S> options;
     options.padding = padding;
-    options.refined = refined.view();
-    options.predicted = scores.cview();
-    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"deq", config.bits});
+    return detail::pipeline_dispatch(space, q, k, v, out, config, nullptr, &refine, options, attention_call_info{"deq", config.bits},
+                                     masks);
 }
 
 /// Three-level element-wise attention: predicts the scores, prunes with @p prune, refines the kept
@@ -146,21 +228,17 @@ attention_stats three_level_attention(Space const& space, tensor_view<T const, 4
                                       tensor_view<T const, 4> v, tensor_view<T, 4> out,
                                       predictor_config const& config, mask_rule const& prune,
                                       mask_rule const& refine, key_padding padding = {},
-                                      empty_row_policy empty_rows = empty_row_policy::reference) {
+                                      empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
     using S = accum_t<T>;
     detail::pipeline_precheck<T, S>(q, k, v, out, padding);
     prune.validate();
     refine.validate();
     config.validate();
-    tensor<S, 4> const scores = detail::pipeline_predict(space, q, k, config);
-    precision_map const map = make_precision_map(space, scores.cview(), padding, prune, refine);
     attention_options<S> options;
     options.padding = padding;
-    options.kept = map.kept.view();
-    options.refined = map.refined.view();
-    options.predicted = scores.cview();
     options.empty_rows = empty_rows;
-    return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{"three_level", config.bits});
+    return detail::pipeline_dispatch(space, q, k, v, out, config, &prune, &refine, options,
+                                     attention_call_info{"three_level", config.bits}, masks);
 }
 
 /// Static block-sparse attention: exact scores with -10000 on the entries outside @p pattern (e.g. a

@@ -100,6 +100,11 @@ struct backend<accelerator> {
 
 namespace deq::impl {
 
+/// The accelerator model costs every attention call through attention_impl, so the pipelines pass it
+/// materialised predicted scores.
+template <>
+struct fused_attention<exec::accelerator> : std::false_type {};
+
 /// Attention on the accelerator model: the host computation (or the fixed-point datapath), plus its cost
 /// added to the space's report.
 template <>

@@ -2,6 +2,7 @@
 // parameters before doing any work.
 #include <doctest/doctest.h>
 
+#include <deq/arch/isa.hpp>
 #include <deq/attention/pipelines.hpp>
 #include <deq/exec/serial.hpp>
 #include <deq/exec/threads.hpp>
@@ -222,4 +223,61 @@ TEST_CASE("pipelines: [B, H, Lq, Lk] that does not fit index_t is a shape_error 
     });
     // Nor can masks of that size.
     CHECK_THROWS_AS(deq::bit_mask(1, 1, L, L), deq::shape_error);
+}
+
+// The pipelines fuse the predictor into the mask selection and the attention; the masks they return
+// must be bit-identical to select_elements / make_precision_map on predict_scores, and the outputs
+// equal the composition (bit for bit: the same kernels see the same masks and scores), on every tier.
+TEST_CASE_TEMPLATE("pipelines: fused masks equal select_elements on predict_scores, every tier", T, float, double) {
+    using S = deq::accum_t<T>;
+    std::vector<deq::arch::isa> tiers{deq::arch::isa::portable};
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx2) tiers.push_back(deq::arch::isa::avx2);
+    if (deq::arch::detected_isa() >= deq::arch::isa::avx512) tiers.push_back(deq::arch::isa::avx512);
+    std::uint64_t seed = 1300;
+    for (index_t lk : {9, 255, 257}) {
+        for (int bits : {4, 8, 16}) {
+            CAPTURE(lk);
+            CAPTURE(bits);
+            problem<T> p(2, 2, 11, lk, 32, 16, ++seed, 1.4);
+            p.pad({lk, lk / 2 + 1});
+            deq::predictor_config const cfg = deq::calibrate_predictor(p.q.cview(), p.k.cview(), bits);
+            for (auto tier : tiers) {
+                deq::arch::scoped_isa_limit const limit(tier);
+                auto const scores = deq::predict_scores(deq::exec::serial{}, p.q.cview(), p.k.cview(), cfg);
+                for (char const* rule : {"sanger:0.02", "topk:3", "adamax_nh80"}) {
+                    deq::pipeline_masks masks;
+                    problem<T> a = p;
+                    deq::sanger_attention(deq::exec::threads{2}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), cfg,
+                                          deq::parse_mask_rule(rule), a.padding, deq::empty_row_policy::reference, &masks);
+                    CHECK(masks.kept == deq::select_elements(deq::exec::serial{}, scores.cview(), p.padding, deq::parse_mask_rule(rule)));
+                    CHECK(masks.refined.empty());
+                }
+                for (char const* rule : {"adamax_nb80", "adamax_s80", "refine_2e-2"}) {
+                    deq::pipeline_masks masks;
+                    problem<T> a = p, b = p;
+                    auto const st = deq::deq_attention(deq::exec::threads{2}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), cfg,
+                                                       deq::parse_mask_rule(rule), a.padding, &masks);
+                    deq::bit_mask const want = deq::select_elements(deq::exec::serial{}, scores.cview(), p.padding, deq::parse_mask_rule(rule));
+                    CHECK(masks.refined == want);
+                    deq::attention_options<S> o;
+                    o.padding = b.padding;
+                    o.refined = want.view();
+                    o.predicted = scores.cview();
+                    auto const st2 = deq::attention(deq::exec::serial{}, b.q.cview(), b.k.cview(), b.v.cview(), b.out.view(), o);
+                    CHECK(attn_test::bitwise_equal(a.out, b.out));
+                    CHECK(st.refinement_ratio == st2.refinement_ratio);
+                }
+                deq::pipeline_masks masks;
+                problem<T> a = p;
+                deq::three_level_attention(deq::exec::threads{2}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), cfg,
+                                           deq::parse_mask_rule("sanger:0.002"), deq::parse_mask_rule("adamax_nb80"), a.padding,
+                                           deq::empty_row_policy::reference, &masks);
+                deq::precision_map const map = deq::make_precision_map(deq::exec::serial{}, scores.cview(), p.padding,
+                                                                       deq::parse_mask_rule("sanger:0.002"),
+                                                                       deq::parse_mask_rule("adamax_nb80"));
+                CHECK(masks.kept == map.kept);
+                CHECK(masks.refined == map.refined);
+            }
+        }
+    }
 }

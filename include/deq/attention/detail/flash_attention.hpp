@@ -38,6 +38,7 @@
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
 #include "../../exec/execution_space.hpp"
+#include "../../predict/detail/predictor_tiles.hpp"
 #include "../options.hpp"
 #include "attention_kernel.hpp"
 
@@ -112,10 +113,15 @@ struct flash_attention_kernel {
     bool skip_pruned;                           ///< Skip pruned tiles where that is exact.
     flash_shared const* shared;                 ///< Packed keys and padding words.
     attention_row_record* records;              ///< One record per row.
+    predictor_operands<float, std::int8_t> const* fused;  ///< Computes Ŝ of unrefined entries, or null (use `predicted`).
 
-    /// The reference kernel for one row r (scratch given).
-    void reference_row(index_t r, float* scratch) const {
-        attention_row_kernel<T, float> kernel{q, k, v, out, padding, kept, refined, predicted, policy, nullptr, scratch, records, r};
+    /// The reference kernel for one row r (scratch given; @p row_scores: the row's Ŝ in fused mode).
+    void reference_row(index_t r, float* scratch, float const* row_scores) const {
+        tensor_view<float const, 4> pred = predicted;
+        if (row_scores != nullptr) {  // a broadcast view: every (b, h, i) reads this row's Ŝ
+            pred = tensor_view<float const, 4>(row_scores, {q.extent(0), q.extent(1), q.extent(2), k.extent(2)}, {0, 0, 0, 1});
+        }
+        attention_row_kernel<T, float> kernel{q, k, v, out, padding, kept, refined, pred, policy, nullptr, scratch, records, r};
         kernel(0);
     }
 
@@ -148,14 +154,29 @@ struct flash_attention_kernel {
         // Scratch: queries, accumulators, probabilities, outputs of the group; the reference rows' scratch.
         int constexpr G = arch::avx512::flash_rows;
         std::vector<float> scratch(static_cast<std::size_t>(G * (dim + 2 * ldacc + arch::avx512::flash_keys)));
+        std::vector<float> fused_rows;  // Ŝ of the group's rows (fused pipelines)
+        std::vector<std::int32_t> fused_dots;
+        if (fused != nullptr && !refined.empty()) {
+            fused_rows.assign(static_cast<std::size_t>(G * lk), 0.0f);
+            fused_dots.assign(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk), 0);
+        }
         float* const qbuf = scratch.data();
         float* const acc = qbuf + G * dim;
         float* const obuf = acc + G * ldacc;
         float* const pbuf = obuf + G * ldacc;
-        std::vector<float> reference_scratch;
+        std::vector<float> reference_scratch, reference_scores;
         auto reference = [&](index_t r) {
             if (reference_scratch.empty()) reference_scratch.assign(static_cast<std::size_t>(lk + dv + dim), 0.0f);
-            reference_row(r, reference_scratch.data());
+            float const* row_scores = nullptr;
+            if (!fused_rows.empty()) {
+                reference_scores.assign(static_cast<std::size_t>(lk), 0.0f);
+                for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
+                    predictor_score_tile(*fused, bh, r - bh * lq, 1, j0, std::min(predictor_key_chunk, lk - j0), reference_scores.data() + j0,
+                                         lk, fused_dots.data());
+                }
+                row_scores = reference_scores.data();
+            }
+            reference_row(r, reference_scratch.data(), row_scores);
         };
 
         arch::avx512::flash_row rows[G];
@@ -178,8 +199,21 @@ struct flash_attention_kernel {
                 for (int g = 0; g < n; ++g) computed[g] += nk;
             }
         };
+        auto predict_group = [&] {  // Ŝ rows of the group, runs of consecutive rows at a time
+            for (int g = 0; g < n;) {
+                int e = g + 1;
+                while (e < n && ids[e] == ids[e - 1] + 1) ++e;
+                index_t const i_first = ids[g] - bh * lq;
+                for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
+                    index_t const keys = std::min(predictor_key_chunk, lk - j0);
+                    predictor_score_tile(*fused, bh, i_first, e - g, j0, keys, fused_rows.data() + g * lk + j0, lk, fused_dots.data());
+                }
+                g = e;
+            }
+        };
         auto run_group = [&] {
             if (n == 0) return;
+            if (!fused_rows.empty()) predict_group();
             std::fill(acc, acc + n * ldacc, 0.0f);
             for (int g = 0; g < n; ++g) computed[g] = 0;
             if (kept.empty() || !refined.empty()) {
@@ -261,7 +295,7 @@ struct flash_attention_kernel {
             row.q = qr;
             row.kept = kept_row;
             row.refined = refined_row;
-            row.predicted = refined_row != nullptr ? &predicted(b, h, i, 0) : nullptr;
+            row.predicted = refined_row == nullptr ? nullptr : (fused != nullptr ? fused_rows.data() + n * lk : &predicted(b, h, i, 0));
             bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
             row.out = direct ? reinterpret_cast<float*>(&out(b, h, i, 0)) : obuf + n * ldacc;
             ids[n] = r;
@@ -281,10 +315,11 @@ struct flash_attention_kernel {
 /// @param out     Output.
 /// @param options The call's options (no `refined`).
 /// @param records One record per row, written.
+/// @param fused   Quantized q and k that define Ŝ for unrefined entries (fused pipelines), or null.
 template <class Space, class T>
 void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
                      tensor_view<T, 4> out, attention_options<float> const& options,
-                     std::vector<attention_row_record>& records) {
+                     std::vector<attention_row_record>& records, predictor_operands<float, std::int8_t> const* fused) {
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
     index_t const lk = k.extent(2), dv = v.extent(3);
     flash_shared shared;
@@ -310,7 +345,7 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
     index_t const blocks = lq / flash_block_rows + (lq % flash_block_rows != 0 ? 1 : 0);
     exec::parallel_for(space, batch * heads * blocks,
                        flash_attention_kernel<T>{q, k, v, out, options.padding, options.kept, options.refined, options.predicted,
-                                                 options.empty_rows, options.skip_pruned, &shared, records.data()});
+                                                 options.empty_rows, options.skip_pruned, &shared, records.data(), fused});
 }
 
 #endif  // DEQ_ARCH_X86

@@ -78,10 +78,12 @@ void attention_check_finite(char const* name, tensor_view<T, 4> const& x) {
 
 /// Validates every argument of attention() on the host (shapes, masks, predicted scores, policy and,
 /// with `check_finite`, the values).
+/// @param fused_predicted True when a pipeline computes the predicted scores itself (from the quantized
+///                        q and k) instead of passing them in `options.predicted`.
 template <class T, class S>
 void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
                         tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out,
-                        attention_options<S> const& options) {
+                        attention_options<S> const& options, bool fused_predicted = false) {
     attention_check_operands(q, k, v, out);
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), lk = k.extent(2);
     options.padding.check(batch, lk, "padding");
@@ -89,7 +91,7 @@ void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4
     attention_check_mask("kept", options.kept, batch, heads, lq, lk);
     attention_check_mask("refined", options.refined, batch, heads, lq, lk);
     bool const has_predicted = options.predicted.data() != nullptr;
-    if (!options.refined.empty() && !has_predicted) {
+    if (!options.refined.empty() && !has_predicted && !fused_predicted) {
         throw_invalid_argument("predicted", "<empty>", "is required when 'refined' is given (the unrefined scores)");
     }
     if (has_predicted) attention_require_shape("predicted", options.predicted, batch, heads, lq, lk, "[B, H, Lq, Lk]");
@@ -101,7 +103,7 @@ void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4
         attention_check_finite<S>("q", q);
         attention_check_finite<S>("k", k);
         attention_check_finite<S>("v", v);
-        if (!options.refined.empty()) attention_check_finite<S>("predicted", options.predicted);
+        if (!options.refined.empty() && has_predicted) attention_check_finite<S>("predicted", options.predicted);
     }
 }
 

@@ -73,6 +73,23 @@ DEQ_HOST_DEVICE inline void select_set_bit(std::uint64_t* words, index_t j) {
     words[j / mask_word_bits] |= std::uint64_t{1} << (j % mask_word_bits);
 }
 
+/// Sets bit j of @p words (already cleared) for each `x_j > t` (`x_j <= t` when @p inverse).
+template <class S>
+DEQ_HOST_DEVICE inline void select_threshold_row(S const* x, index_t lk, bool inverse, S t, std::uint64_t* words) {
+    for (index_t j = 0; j < lk; ++j) {
+        bool const selected = inverse ? (x[j] <= t) : (x[j] > t);
+        if (selected) select_set_bit(words, j);
+    }
+}
+
+/// The maximum of a row.
+template <class S>
+DEQ_HOST_DEVICE inline S select_row_maximum(S const* x, index_t lk) {
+    S m = x[0];
+    for (index_t j = 1; j < lk; ++j) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
 /// Sets every row of @p out to all ones (within the column extent) or all zeros. One work item per row.
 struct select_fill_rows {
     bit_mask_view out;  ///< Output mask.
@@ -113,9 +130,7 @@ struct select_row_max {
             index_t b = 0, h = 0, i = 0;
             select_split_row(r, heads, lq, b, h, i);
             status[r] = select_load_row(scores, padded, b, h, i, softmax, x, tier);
-            S m = x[0];
-            for (index_t j = 1; j < lk; ++j) m = x[j] > m ? x[j] : m;
-            row_max[r] = status[r] == select_row_ok ? m : S(0);
+            row_max[r] = status[r] == select_row_ok ? select_row_maximum(x, lk) : S(0);
         }
     }
 };
@@ -169,10 +184,7 @@ struct select_threshold_rows {
             status[r] = select_load_row(scores, padded, b, h, i, softmax, x, tier);
             if (status[r] != select_row_ok) continue;
             S const t = group_max != nullptr ? alpha * group_max[r / rows_per_group] : threshold;
-            for (index_t j = 0; j < lk; ++j) {
-                bool const selected = inverse ? (x[j] <= t) : (x[j] > t);
-                if (selected) select_set_bit(words, j);
-            }
+            select_threshold_row(x, lk, inverse, t, words);
         }
     }
 };
@@ -196,6 +208,42 @@ DEQ_HOST_DEVICE inline void select_sift_down(S const* p, index_t* heap, index_t 
         heap[pos] = heap[best];
         heap[best] = tmp;
         pos = best;
+    }
+}
+
+/// Selects the best-ranked real keys of one row of P̂ (ties to the lower index) into @p words (already
+/// cleared): the best @p k (top-k), or the shortest best-first prefix whose running sum reaches
+/// @p mass (cumulative).
+/// @param p          The row's probabilities.
+/// @param idx        Scratch of lk indices.
+/// @param lk         Row length.
+/// @param padding    Key padding.
+/// @param b          The row's sequence.
+/// @param cumulative Cumulative probability (true) or top-k.
+/// @param k          Top-k count.
+/// @param mass       Cumulative target.
+/// @param words      The row's mask words.
+template <class S>
+DEQ_HOST_DEVICE inline void select_rank_row(S const* p, index_t* idx, index_t lk, key_padding const& padding, index_t b,
+                                            bool cumulative, index_t k, S mass, std::uint64_t* words) {
+    index_t n = 0;
+    for (index_t j = 0; j < lk; ++j)
+        if (padding.is_valid(b, j)) idx[n++] = j;
+    for (index_t pos = n / 2 - 1; pos >= 0; --pos) select_sift_down(p, idx, n, pos);
+    index_t taken = 0;
+    S sum = 0;
+    while (n > 0) {
+        index_t const j = idx[0];
+        idx[0] = idx[--n];
+        select_sift_down(p, idx, n, index_t{0});
+        select_set_bit(words, j);
+        ++taken;
+        if (cumulative) {
+            sum += p[j];
+            if (sum >= mass) break;
+        } else if (taken >= k) {
+            break;
+        }
     }
 }
 
@@ -230,25 +278,7 @@ struct select_rank_rows {
             select_clear_row(words, out.words_per_row());
             status[r] = select_load_row(scores, padded, b, h, i, true, p, tier);
             if (status[r] != select_row_ok) continue;
-            index_t n = 0;
-            for (index_t j = 0; j < lk; ++j)
-                if (padding.is_valid(b, j)) idx[n++] = j;
-            for (index_t pos = n / 2 - 1; pos >= 0; --pos) select_sift_down(p, idx, n, pos);
-            index_t taken = 0;
-            S sum = 0;
-            while (n > 0) {
-                index_t const j = idx[0];
-                idx[0] = idx[--n];
-                select_sift_down(p, idx, n, index_t{0});
-                select_set_bit(words, j);
-                ++taken;
-                if (cumulative) {
-                    sum += p[j];
-                    if (sum >= mass) break;
-                } else if (taken >= k) {
-                    break;
-                }
-            }
+            select_rank_row(p, idx, lk, padding, b, cumulative, k, mass, words);
         }
     }
 };

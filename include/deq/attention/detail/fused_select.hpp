@@ -1,0 +1,181 @@
+/// @file
+/// @brief Mask selection fused with the predictor (internal; used by the pipelines of
+/// deq/attention/pipelines.hpp): every rule of deq::select_elements applied to rows of Ŝ that are
+/// computed tile by tile from the quantized q and k, never stored as a [B, H, Lq, Lk] tensor.
+///
+/// Each work item computes the rows of Ŝ of a block of query rows (deq/predict/detail/predictor_tiles.hpp)
+/// and runs the row functions of deq::select_elements on them (the same predicted softmax, thresholds and
+/// ranking), so the masks are bit-identical to `select_elements(predict_scores(...))`. Rules that need a
+/// maximum over a head or a sequence run two passes: the row maxima, then (after the reduction) the
+/// selection, recomputing the cheap integer tiles instead of storing them.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "../../arch/isa.hpp"
+#include "../../core/bit_mask.hpp"
+#include "../../core/error.hpp"
+#include "../../core/padding.hpp"
+#include "../../core/tensor.hpp"
+#include "../../exec/execution_space.hpp"
+#include "../../mask/detail/select_kernels.hpp"
+#include "../../mask/mask_rule.hpp"
+#include "../../predict/detail/predictor_tiles.hpp"
+
+namespace deq::detail {
+
+/// What a fused_select_kernel does with each row of X.
+enum class fused_select_step {
+    threshold,  ///< Select X > t (or X <= t), t constant or alpha · group maximum.
+    row_max,    ///< Write the row's maximum of X.
+    rank        ///< Top-k or cumulative probability.
+};
+
+/// Kernel: one work item per (b, h, block of predictor_tile_rows query rows).
+/// @tparam S     Score type.
+/// @tparam Level Level storage of the predictor operands.
+template <class S, class Level>
+struct fused_select_kernel {
+    predictor_operands<S, Level> const* ops;  ///< Quantized q and k.
+    select_padding_words padded;              ///< Padded-key words.
+    key_padding padding;                      ///< Key padding (ranking: real keys only).
+    bit_mask_view out;                        ///< Output mask (threshold, rank).
+    fused_select_step step;                   ///< What to do with each row.
+    bool softmax;                             ///< X = P̂ (true) or Ŝ.
+    bool inverse;                             ///< X <= t instead of X > t.
+    bool cumulative;                          ///< Cumulative probability instead of top-k.
+    S threshold;                              ///< Constant t (without group maxima).
+    S alpha;                                  ///< Fraction of the group maximum.
+    S const* group_max;                       ///< Group maxima, or null.
+    index_t rows_per_group;                   ///< Rows per group maximum.
+    index_t k;                                ///< Top-k count.
+    S mass;                                   ///< Cumulative target.
+    S* row_max;                               ///< Output of the row_max step.
+    index_t* status;                          ///< Per row: select_row_ok or the first non-finite key.
+    arch::isa tier;                           ///< Tier of the softmax rows.
+
+    void operator()(index_t item) const {
+        auto const& o = *ops;
+        index_t const lq = o.lq, lk = o.lk;
+        index_t const blocks = lq / predictor_tile_rows + (lq % predictor_tile_rows != 0 ? 1 : 0);
+        index_t const bh = item / blocks;
+        index_t const i0 = (item - bh * blocks) * predictor_tile_rows;
+        index_t const rows = std::min(predictor_tile_rows, lq - i0);
+        index_t const b = bh / o.heads, h = bh - b * o.heads;
+        std::vector<S> x(static_cast<std::size_t>(rows * lk));
+        std::vector<std::int32_t> dots(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
+        for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
+            index_t const keys = std::min(predictor_key_chunk, lk - j0);
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x.data() + j0, lk, dots.data());
+        }
+        std::vector<index_t> idx(step == fused_select_step::rank ? static_cast<std::size_t>(lk) : 0);
+        for (index_t r = 0; r < rows; ++r) {
+            index_t const row = bh * lq + i0 + r;
+            S* xr = x.data() + r * lk;
+            index_t bad = select_row_ok;
+            for (index_t j = 0; j < lk && bad == select_row_ok; ++j)
+                if (!std::isfinite(xr[j])) bad = j;
+            status[row] = bad;
+            std::uint64_t* words = step == fused_select_step::row_max ? nullptr : out.row(b, h, i0 + r);
+            if (words != nullptr) select_clear_row(words, out.words_per_row());
+            if (bad != select_row_ok) {
+                if (step == fused_select_step::row_max) row_max[row] = S(0);
+                continue;
+            }
+            if (softmax) softmax_row(xr, lk, padded.of(b), tier);
+            switch (step) {
+                case fused_select_step::row_max: row_max[row] = select_row_maximum(xr, lk); break;
+                case fused_select_step::threshold: {
+                    S const t = group_max != nullptr ? alpha * group_max[row / rows_per_group] : threshold;
+                    select_threshold_row(xr, lk, inverse, t, words);
+                    break;
+                }
+                case fused_select_step::rank: select_rank_row(xr, idx.data(), lk, padding, b, cumulative, k, mass, words); break;
+            }
+        }
+    }
+};
+
+/// Throws deq::numeric_error for the first row whose predicted scores are not finite.
+inline void fused_select_check_status(std::vector<index_t> const& status, index_t heads, index_t lq) {
+    for (std::size_t r = 0; r < status.size(); ++r) {
+        if (status[r] == select_row_ok) continue;
+        index_t b = 0, h = 0, i = 0;
+        select_split_row(static_cast<index_t>(r), heads, lq, b, h, i);
+        throw numeric_error(concat("deq: the predicted score [", b, ", ", h, ", ", i, ", ", status[r],
+                                   "] is not finite: the predictor's rescaling overflows the score type"));
+    }
+}
+
+/// select_elements() on the scores the predictor operands @p o define, without storing them (see the
+/// file documentation).
+/// @tparam Space Host execution space.
+/// @tparam S     Score type.
+/// @tparam Level Level storage.
+/// @param space   The space.
+/// @param o       Quantized q and k.
+/// @param padding Key padding (shape checked by the caller).
+/// @param rule    The rule (validated by the caller).
+/// @param out     Output mask [B, H, Lq, Lk].
+template <class Space, class S, class Level>
+void fused_select(Space const& space, predictor_operands<S, Level> const& o, key_padding padding, mask_rule const& rule,
+                  bit_mask_view out) {
+    using kind = mask_rule::kind;
+    index_t const rows = o.batch * o.heads * o.lq;
+    if (rule.type == kind::all || rule.type == kind::none) {
+        exec::parallel_for(space, rows, select_fill_rows{out, rule.type == kind::all});
+        return;
+    }
+    std::vector<std::uint64_t> const padded_words = padded_key_words(padding, o.batch, o.lk);
+    select_padding_words const padded{padded_words.empty() ? nullptr : padded_words.data(), mask_words_per_row(o.lk)};
+    std::vector<index_t> status(static_cast<std::size_t>(rows), select_row_ok);
+    index_t const items = o.batch * o.heads * (o.lq / predictor_tile_rows + (o.lq % predictor_tile_rows != 0 ? 1 : 0));
+    fused_select_kernel<S, Level> kernel{&o,      padded,  padding, out,     fused_select_step::threshold,
+                                         rule.uses_probabilities(), false, false, S(0), S(0), nullptr, 1, 0, S(0),
+                                         nullptr, status.data(), arch::active_isa()};
+    switch (rule.type) {
+        case kind::probability_threshold:
+        case kind::inverse_probability_threshold:
+            kernel.softmax = true;
+            kernel.inverse = rule.type == kind::inverse_probability_threshold;
+            kernel.threshold = static_cast<S>(rule.value);
+            exec::parallel_for(space, items, kernel);
+            break;
+        case kind::adaptive_maximum:
+        case kind::inverse_adaptive_maximum: {
+            std::vector<S> row_max(static_cast<std::size_t>(rows));
+            fused_select_kernel<S, Level> maxima = kernel;
+            maxima.step = fused_select_step::row_max;
+            maxima.row_max = row_max.data();
+            exec::parallel_for(space, items, maxima);
+            fused_select_check_status(status, o.heads, o.lq);
+            index_t const per_group = rule.granularity == max_granularity::sequence ? o.heads * o.lq
+                                      : rule.granularity == max_granularity::head   ? o.lq
+                                                                                     : 1;
+            std::vector<S> group_max(static_cast<std::size_t>(rows / per_group));
+            exec::parallel_for(space, rows / per_group, select_group_max<S>{row_max.data(), group_max.data(), per_group});
+            kernel.inverse = rule.type == kind::inverse_adaptive_maximum;
+            kernel.alpha = static_cast<S>(rule.value);
+            kernel.group_max = group_max.data();
+            kernel.rows_per_group = per_group;
+            exec::parallel_for(space, items, kernel);
+            break;
+        }
+        case kind::top_k:
+        case kind::cumulative_probability:
+            kernel.step = fused_select_step::rank;
+            kernel.softmax = true;
+            kernel.cumulative = rule.type == kind::cumulative_probability;
+            kernel.k = rule.k;
+            kernel.mass = static_cast<S>(rule.value);
+            exec::parallel_for(space, items, kernel);
+            break;
+        default: break;
+    }
+    fused_select_check_status(status, o.heads, o.lq);
+}
+
+}  // namespace deq::detail
