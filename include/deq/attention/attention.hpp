@@ -264,6 +264,25 @@ attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_
     return impl::attention_impl<Space>::run(space, q, k, v, out, options, attention_call_info{});
 }
 
+/// Dense attention with key padding only (no options to spell out): attention() with
+/// `options.padding = padding`.
+/// @tparam Space A host execution space.
+/// @tparam T     Element type.
+/// @param space   Execution space.
+/// @param q       Queries [B, H, Lq, d].
+/// @param k       Keys [B, H, Lk, d].
+/// @param v       Values [B, H, Lk, dv].
+/// @param out     Output [B, H, Lq, dv].
+/// @param padding Key padding [B, Lk] (e.g. deq::padding_mask(hf_mask).padding()).
+/// @return The call's statistics.
+template <exec::host_execution_space Space, attention_element T>
+attention_stats attention(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
+                          tensor_view<T, 4> out, key_padding padding) {
+    attention_options<accum_t<T>> options;
+    options.padding = padding;
+    return attention(space, q, k, v, out, options);
+}
+
 /// Convenience overload of attention() for views of non-const q, k and/or v.
 /// @tparam Space A host execution space.
 /// @tparam Q     Element type of the q view (T or T const).

@@ -17,6 +17,7 @@
 /// - `zero` writes a zero output row (the row attends to nothing).
 #pragma once
 
+#include "../core/accumulator.hpp"
 #include "../core/bit_mask.hpp"
 #include "../core/padding.hpp"
 #include "../core/tensor.hpp"
@@ -83,5 +84,11 @@ struct attention_options {
     /// are bit-identical with and without skipping; `false` only costs time (used by the tests).
     bool skip_pruned = true;
 };
+
+/// The options of attention() for element type @p T, without spelling out its score type:
+/// `deq::attention_options_for<float16> o;` is `deq::attention_options<float>`.
+/// @tparam T Element type.
+template <class T>
+using attention_options_for = attention_options<accum_t<T>>;
 
 }  // namespace deq

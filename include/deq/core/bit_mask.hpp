@@ -9,6 +9,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../config.hpp"
@@ -235,5 +236,38 @@ private:
     index_t batch_ = 0, heads_ = 0, rows_ = 0, cols_ = 0;
     std::vector<std::uint64_t> words_;
 };
+
+/// The mask as a dense tensor of its stored extents [batch, heads, rows, cols] (broadcast extents stay 1):
+/// 1 / true where the bit is set.
+/// @tparam T std::uint8_t (0/1) or bool.
+/// @param m The mask view.
+/// @return The dense copy.
+template <class T = std::uint8_t>
+    requires(std::is_same_v<T, std::uint8_t> || std::is_same_v<T, bool>)
+tensor<T, 4> to_dense(const_bit_mask_view m) {
+    tensor<T, 4> out({m.batch(), m.heads(), m.rows(), m.cols()});
+    for (index_t b = 0; b < m.batch(); ++b)
+        for (index_t h = 0; h < m.heads(); ++h)
+            for (index_t i = 0; i < m.rows(); ++i)
+                for (index_t j = 0; j < m.cols(); ++j) out(b, h, i, j) = static_cast<T>(m.test(b, h, i, j));
+    return out;
+}
+
+/// A bit mask from a dense [batch, heads, rows, cols] tensor: a bit is set where the element is non-zero.
+/// @tparam T Element type (an integer type or bool).
+/// @param dense The dense mask (any strides).
+/// @return The bit mask.
+/// @throws deq::shape_error when batch or heads is 0 (or the size overflows).
+template <class T>
+    requires std::is_integral_v<std::remove_cv_t<T>>
+bit_mask from_dense(tensor_view<T const, 4> dense) {
+    bit_mask out(dense.extent(0), dense.extent(1), dense.extent(2), dense.extent(3));
+    for (index_t b = 0; b < dense.extent(0); ++b)
+        for (index_t h = 0; h < dense.extent(1); ++h)
+            for (index_t i = 0; i < dense.extent(2); ++i)
+                for (index_t j = 0; j < dense.extent(3); ++j)
+                    if (dense(b, h, i, j) != T(0)) out.set(b, h, i, j);
+    return out;
+}
 
 }  // namespace deq

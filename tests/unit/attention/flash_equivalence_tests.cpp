@@ -158,3 +158,14 @@ TEST_CASE("flash attention equals the reference kernel: strided views and struct
         CHECK(sf.exact_scores < static_cast<index_t>(B * H * L * L) * 3 / 4);  // whole pruned tiles were skipped
     }
 }
+
+TEST_CASE("attention: the padding overload and attention_options_for need no score type") {
+    problem<deq::float16> p(1, 2, 5, 7, 8, 4, 1901, 1.0);
+    p.pad({5});
+    problem<deq::float16> a = p, b = p;
+    deq::attention(deq::exec::serial{}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), p.padding);
+    deq::attention_options_for<deq::float16> o;  // attention_options<float>
+    o.padding = p.padding;
+    deq::attention(deq::exec::serial{}, b.q.cview(), b.k.cview(), b.v.cview(), b.out.view(), o);
+    CHECK(attn_test::bitwise_equal(a.out, b.out));
+}
