@@ -13,8 +13,9 @@
 //           random masks, attention options (all possibly invalid).
 // Properties: every call returns or throws a deq error; serial and threads(2) give bit-identical
 // outputs, statistics, masks and errors; nothing outside the output view is written; statistics
-// are in range; attention with and without skip_pruned is bit-identical; for finite inputs whose
-// scores cannot overflow (|x| <= 1e15) the output is finite.
+// are in range; attention with and without skip_pruned is bit-identical; DEQ / three-level attention
+// that refine (and keep) everything and static attention with a full mask equal dense attention bit
+// for bit; for finite inputs whose scores cannot overflow (|x| <= 1e15) the output is finite.
 //
 // DEQ_FUZZ_STRICT_FINITE (off by default): also require a finite output (or deq::numeric_error)
 // for finite inputs whose scores overflow. Dense attention currently returns NaN there; another
@@ -312,7 +313,7 @@ void check_mask_tail(deq::bit_mask const& m) {
 // The case
 
 enum class op : unsigned {
-    dense,            // attention() with padding only
+    dense,            // attention() with padding and the empty-row policy
     options,          // attention() with random kept / refined masks, predicted scores, flags
     sanger,           // sanger_attention
     deq_mixed,        // deq_attention
@@ -376,7 +377,8 @@ void run_case(byte_reader& in, std::uint8_t header) {
     bool const uses_predicted = operation == op::options && (option_bits & 2u) != 0 && (option_bits & 4u) != 0;
 
     deq::tensor_view<T const, 4> const qv = q.view, kv = k.view, vv = v.view;
-    auto run = [&](auto const& space, bool skip_pruned) {
+    // Runs operation `which` (dense attention uses `dense_policy` for empty rows).
+    auto run = [&](auto const& space, op which, bool skip_pruned, deq::empty_row_policy dense_policy) {
         outcome<T> r;
         operand<T> out = out_template;
         out.view = deq::tensor_view<T, 4>(out.buffer.data() + (out_template.view.data() - out_template.buffer.data()),
@@ -384,8 +386,15 @@ void run_case(byte_reader& in, std::uint8_t header) {
                                           {out_template.view.stride(0), out_template.view.stride(1), out_template.view.stride(2),
                                            out_template.view.stride(3)});
         r.error = deq_fuzz::error_of([&] {
-            switch (operation) {
-                case op::dense: r.stats = deq::attention(space, qv, kv, vv, out.view, options); break;
+            switch (which) {
+                case op::dense: {
+                    deq::attention_options<S> o;
+                    o.padding = kpad.padding;
+                    o.query_padding = qpad.padding;
+                    o.empty_rows = dense_policy;
+                    r.stats = deq::attention(space, qv, kv, vv, out.view, o);
+                    break;
+                }
                 case op::options: {
                     deq::attention_options<S> o = options;
                     o.skip_pruned = skip_pruned;
@@ -432,12 +441,12 @@ void run_case(byte_reader& in, std::uint8_t header) {
         for (std::size_t i = 0; i < out.buffer.size(); ++i) {
             if (!out_template.in_view[i]) DEQ_FUZZ_CHECK(std::memcmp(&out.buffer[i], &sentinel, sizeof(T)) == 0);
         }
-        bool const attention_ran = r.error.empty() && operation != op::steps;
+        bool const attention_ran = r.error.empty() && which != op::steps;
         if (attention_ran) {
             check_stats(r.stats, batch, heads, lq);
             bool const finite_inputs = summary.finite && (!uses_predicted || predicted_summary.finite);
             bool const moderate_inputs = summary.moderate && (!uses_predicted || predicted_summary.moderate);
-            bool const checked = operation != op::options || options.check_finite;
+            bool const checked = which != op::options || options.check_finite;
 #ifdef DEQ_FUZZ_STRICT_FINITE
             bool const expect_finite = checked && finite_inputs;
 #else
@@ -454,9 +463,23 @@ void run_case(byte_reader& in, std::uint8_t header) {
     };
 
     static deq::exec::threads const two_threads(2);
-    outcome<T> const serial = run(deq::exec::serial{}, true);
-    check_same(serial, run(two_threads, true), "serial vs threads(2)");
-    if (operation == op::options && options.check_finite) check_same(serial, run(deq::exec::serial{}, false), "skip_pruned on vs off", false);
+    outcome<T> const serial = run(deq::exec::serial{}, operation, true, policy);
+    check_same(serial, run(two_threads, operation, true, policy), "serial vs threads(2)");
+    if (operation == op::options && options.check_finite) {
+        check_same(serial, run(deq::exec::serial{}, operation, false, policy), "skip_pruned on vs off", false);
+    }
+    // Modes that keep and refine everything compute dense attention, bit for bit.
+    using kind = deq::mask_rule::kind;
+    bool const all_kept = kept.count() == kept.batch() * kept.heads() * kept.rows() * kept.cols();
+    bool const dense_equivalent = (operation == op::deq_mixed && rule_a.type == kind::all) ||
+                                  (operation == op::three_level && rule_a.type == kind::all && rule_b.type == kind::all) ||
+                                  (operation == op::static_random && all_kept);
+    if (dense_equivalent && serial.error.empty()) {
+        auto const dense_policy = operation == op::deq_mixed ? deq::empty_row_policy::reference : policy;
+        outcome<T> const dense = run(deq::exec::serial{}, op::dense, true, dense_policy);
+        DEQ_FUZZ_CHECK_MSG(dense.error.empty() && std::memcmp(dense.out.data(), serial.out.data(), dense.out.size() * sizeof(T)) == 0,
+                           "differs from dense attention: " + dense.error);
+    }
 }
 
 }  // namespace

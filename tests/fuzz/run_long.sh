@@ -52,6 +52,7 @@ fuzz_one() {
     [ -f "$root_dir/tests/fuzz/dict/$t.dict" ] && dict=(-dict="$root_dir/tests/fuzz/dict/$t.dict")
     touch "$dir/.start"
     local start=$SECONDS
+    cd "$dir" || return   # stray files (scratch folders of a crashed run) stay in the build tree
     "$build_dir/tests/fuzz/deq_fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
         -rss_limit_mb="${DEQ_FUZZ_RSS_MB:-2048}" -timeout="${DEQ_FUZZ_TIMEOUT:-10}" \
         -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" > "$dir/fuzz.log" 2>&1
