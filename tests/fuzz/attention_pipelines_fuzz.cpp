@@ -167,7 +167,7 @@ operand<T> make_input(byte_reader& in, extents4 const& ext, value_summary& summa
 // Settings
 
 double choose_real(byte_reader& in) {
-    static constexpr double table[] = {0.02, 0.002, 0.0, 1.0, 0.5, 0.8, 0.1, 0.9, -0.1, 1.5, 1e-300, 0.999999};
+    static constexpr double table[] = {0.02, 0.002, 0.0, 1.0, 0.5, 0.8, 0.1, 0.9, -0.1, 1.5, 1e-300, -0.0};
     std::uint8_t const b = in.byte();
     if (b < 12 * 16) return table[b % 12];
     if (b < 240) return std::numeric_limits<double>::quiet_NaN();
@@ -197,7 +197,8 @@ deq::mask_rule choose_rule(byte_reader& in) {
     deq::mask_rule r;
     r.type = static_cast<kind>((b & 0x7fu) % 9);  // 8 is not a kind
     r.value = choose_real(in);
-    r.k = static_cast<index_t>(in.byte() % 12) - 1;
+    std::uint8_t const k = in.byte();
+    r.k = k == 255 ? std::numeric_limits<index_t>::max() : static_cast<index_t>(k % 12) - 1;
     r.granularity = static_cast<deq::max_granularity>(in.byte() % 4);  // 3 is not a granularity
     r.before_softmax = (b & 0x80u) != 0;
     return r;
@@ -210,8 +211,8 @@ deq::static_pattern choose_pattern(byte_reader& in) {
     p.block = 1 + in.byte() % 4;
     p.max_position = p.block * (1 + in.byte() % 8) + ((b & 0x80u) != 0 ? 1 : 0);
     p.window_blocks = in.byte() % 4;
-    p.global_block_indices = {static_cast<index_t>(in.byte() % 4) - 1};
-    if ((b & 0x40u) != 0) p.global_block_end_indices = {static_cast<index_t>(in.byte() % 5)};
+    p.global_block_indices = {static_cast<index_t>(in.byte() % 12) - 1};
+    if ((b & 0x40u) != 0) p.global_block_end_indices = {static_cast<index_t>(in.byte() % 13)};
     p.global_blocks = in.byte() % 3;
     p.random_blocks = in.byte() % 3;
     p.seed = in.byte();

@@ -104,17 +104,6 @@ public:
     /// @return The low bit of the next byte.
     bool flag() noexcept { return (byte() & 1u) != 0; }
 
-    /// @return An integer in [lo, hi], from as many bytes as the range needs.
-    template <class Int>
-    Int integer_in(Int lo, Int hi) noexcept {
-        static_assert(std::is_integral_v<Int>);
-        auto const range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
-        std::uint64_t v = 0;
-        for (std::uint64_t r = range; r != 0; r >>= 8) v = (v << 8) | byte();
-        if (range != std::numeric_limits<std::uint64_t>::max()) v %= range + 1;
-        return static_cast<Int>(static_cast<std::uint64_t>(lo) + v);
-    }
-
     /// @return The raw little-endian bytes of a @p T (zero-filled past the end).
     template <class T>
     T raw() noexcept {

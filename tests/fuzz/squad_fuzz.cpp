@@ -88,7 +88,9 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     DEQ_FUZZ_CHECK(!deq_fuzz::guarded([&] { (void)deq::eval::squad_articles(*d, 0, d->articles + 1); }));
     DEQ_FUZZ_CHECK(!deq_fuzz::guarded([&] { (void)deq::eval::squad_articles(*d, d->articles, d->articles); }));
 
-    deq::eval::squad_feature_options const small{24, 4, 6};
+    // Small lengths, varied with the input (doc_stride 0 included), and the defaults below.
+    std::size_t const h = size * 2654435761u;
+    deq::eval::squad_feature_options const small{8 + h % 29, (h >> 5) % 9, (h >> 9) % 10};
     std::unordered_map<std::string, std::string> predictions;
     std::size_t const count = std::min<std::size_t>(d->examples.size(), 4);
     for (std::size_t i = 0; i < count; ++i) {
