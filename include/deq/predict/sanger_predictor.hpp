@@ -119,6 +119,26 @@ S predictor_scale(char const* name, double threshold, int bits) {
     return scale;
 }
 
+/// Throws deq::numeric_error for the first predicted score that is not finite: rows whose norms multiply
+/// to a finite value can still overflow the score type, because the dequantized dot product of two unit
+/// rows can exceed 1 (rounding to the levels lengthens them).
+/// @tparam S Score type.
+/// @param scores The predicted scores.
+template <class S>
+void predictor_check_scores(tensor_view<S, 4> const& scores) {
+    for (index_t b = 0; b < scores.extent(0); ++b)
+        for (index_t h = 0; h < scores.extent(1); ++h)
+            for (index_t i = 0; i < scores.extent(2); ++i)
+                for (index_t j = 0; j < scores.extent(3); ++j) {
+                    S const v = scores(b, h, i, j);
+                    if (!std::isfinite(v)) {
+                        throw numeric_error(concat("deq: predicted score [", b, ", ", h, ", ", i, ", ", j, "] = ", static_cast<double>(v),
+                                                   " overflows the score type (row [", b, ", ", h, ", ", i, "] of 'q' and row [", b, ", ",
+                                                   h, ", ", j, "] of 'k' have too large norms)"));
+                    }
+                }
+}
+
 /// Quantizes the rows of @p x into @p levels / @p norms on @p space and checks them.
 /// @tparam Space Execution space.
 /// @tparam T     Element type.
@@ -221,6 +241,7 @@ void predict_scores_with(Space const& space, tensor_view<T const, 4> q, tensor_v
     predictor_operands<S, Level> const o = make_predictor_operands<Space, T, S, Level>(space, q, k, config);
     index_t const blocks = o.lq / predictor_tile_rows + (o.lq % predictor_tile_rows != 0 ? 1 : 0);
     exec::parallel_for(space, o.batch * o.heads * blocks, predictor_scores_kernel<S, Level>{&o, scores});
+    predictor_check_scores(scores);
 }
 
 }  // namespace detail
@@ -280,7 +301,8 @@ predictor_config calibrate_predictor(tensor_view<T const, 4> q, tensor_view<T co
 /// @param config Thresholds and bit width (validated).
 /// @param scores Output Ŝ, [B, H, Lq, Lk], in `accum_t<T>`; may be strided.
 /// @throws deq::invalid_argument for a bad @p config, deq::shape_error for mismatched or zero extents,
-///         deq::numeric_error for NaN/Inf in q or k (naming the tensor and the index) or overflowing norms.
+///         deq::numeric_error for NaN/Inf in q or k (naming the tensor and the index), overflowing norms or a
+///         predicted score that overflows the score type (naming the score's index).
 template <exec::host_execution_space Space, class T>
 void predict_scores(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                     predictor_config const& config, tensor_view<accum_t<T>, 4> scores) {

@@ -137,6 +137,21 @@ TEST_CASE("parse_attention_mode: every mode of the STS-B table") {
     }
 }
 
+TEST_CASE("attention_mode::spec() of every static pattern name reads back to the same pattern") {
+    // Fuzz finding (tests/fuzz/corpus/attention_mode/seed05): "hugebird" (BigBird, block 32) was
+    // written as "static:bigbird", which reads back as BigBird with block 16.
+    using deq::bert::parse_attention_mode;
+    CHECK(parse_attention_mode("hugebird").spec() == "static:hugebird");
+    for (char const* text : {"longformer", "bigbird", "fixed", "hugebird", "static:BigBirdSparsityConfig", "static:BSLongformer"}) {
+        auto const m = parse_attention_mode(text);
+        auto const back = parse_attention_mode(m.spec());
+        CHECK_MESSAGE(back.pattern == m.pattern, text);
+        CHECK_MESSAGE(back.describe() == m.describe(), text);
+    }
+    // A pattern with parameters of its own has no name: its family is written.
+    CHECK(deq::bert::attention_mode::static_sparse(deq::static_pattern::bigbird(8)).spec() == "static:bigbird");
+}
+
 TEST_CASE("parse_attention_mode rejects unknown text with invalid_argument naming it") {
     using deq::bert::parse_attention_mode;
     for (char const* bad : {"", "sparse", "sanger", "sanger:", "sanger:abc", "sanger:2", "deq:", "deq:foo", "three:sanger:0.02",

@@ -263,6 +263,22 @@ TEST_CASE("predictor: overflowing norms are reported, not turned into NaN") {
                                                          .epsilon(1e-5));
 }
 
+TEST_CASE("predictor: a predicted score that overflows is reported, not returned as inf") {
+    // Fuzz finding (tests/fuzz/corpus/attention_pipelines/steps_predicted_score_overflow): the norms'
+    // product 3.4e38 * 0.9375 is finite, but with threshold_q = 2 the unit row 1 rounds to level 4
+    // (4 / 3.5 = 1.14), and the score 1.14 * 3.2e38 overflows float.
+    deq::tensor<float, 4> q({1, 1, 1, 1}, std::numeric_limits<float>::max()), k({1, 1, 2, 1});
+    k.data()[0] = 0.46875f;
+    k.data()[1] = 0.9375f;
+    std::string const message = deq_test::message_of<deq::numeric_error>([&] { predict(q, k, {2, 1, 4}); });
+    CHECK_MESSAGE(message.find("predicted score [0, 0, 0, 1]") != std::string::npos, message);
+    CHECK_MESSAGE(message.find("overflows the score type") != std::string::npos, message);
+    // The same rows with a threshold that does not lengthen them give finite scores.
+    auto const s = predict(q, k, {1, 1, 4});
+    CHECK(std::isfinite(s(0, 0, 0, 0)));
+    CHECK(std::isfinite(s(0, 0, 0, 1)));
+}
+
 TEST_CASE_TEMPLATE("predictor: serial and threads agree bit for bit; strided outputs", T, float, double, deq::float16) {
     using S = deq::accum_t<T>;
     deq::tensor<T, 4> q({2, 3, 17, 8}), k({2, 3, 13, 8});
