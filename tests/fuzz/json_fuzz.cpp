@@ -2,6 +2,7 @@
 // Input: a JSON document. Properties: parse either succeeds or throws deq::format_error; a parsed
 // document dumps (compact and indented) to text that parses back to an equal document and dumps to
 // the same text again; every accessor on every value returns or throws a deq error.
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -27,7 +28,7 @@ void visit(json const& v, int depth) {
         DEQ_FUZZ_CHECK(v.as_int(i, i) == i);
     });
     guarded([&] { (void)v.as_int(-5, 5); });
-    guarded([&] { (void)v.as<float>(); });  // 1e39 gives inf (known, being fixed separately): not checked
+    guarded([&] { DEQ_FUZZ_CHECK(std::isfinite(v.as<float>())); });  // beyond float's range: an error, not inf
     guarded([&] { (void)v.as<std::int8_t>(); });
     guarded([&] { (void)v.as<std::uint64_t>(); });
     guarded([&] { (void)v.as<std::string>(); });

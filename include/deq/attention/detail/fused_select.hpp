@@ -50,6 +50,7 @@ struct fused_select_kernel {
     S threshold;                              ///< Constant t (without group maxima).
     S alpha;                                  ///< Fraction of the group maximum.
     S const* group_max;                       ///< Group maxima, or null.
+    bool row_local;                           ///< t = alpha · the row's own maximum (row granularity, one pass).
     index_t rows_per_group;                   ///< Rows per group maximum.
     index_t k;                                ///< Top-k count.
     S mass;                                   ///< Cumulative target.
@@ -89,7 +90,9 @@ struct fused_select_kernel {
             switch (step) {
                 case fused_select_step::row_max: row_max[row] = select_row_maximum(xr, lk); break;
                 case fused_select_step::threshold: {
-                    S const t = group_max != nullptr ? alpha * group_max[row / rows_per_group] : threshold;
+                    S const t = row_local ? alpha * select_row_maximum(xr, lk)
+                                : group_max != nullptr ? alpha * group_max[row / rows_per_group]
+                                                       : threshold;
                     select_threshold_row(xr, lk, inverse, t, words);
                     break;
                 }
@@ -134,7 +137,7 @@ void fused_select(Space const& space, predictor_operands<S, Level> const& o, key
     std::vector<index_t> status(static_cast<std::size_t>(rows), select_row_ok);
     index_t const items = o.batch * o.heads * (o.lq / predictor_tile_rows + (o.lq % predictor_tile_rows != 0 ? 1 : 0));
     fused_select_kernel<S, Level> kernel{&o,      padded,  padding, out,     fused_select_step::threshold,
-                                         rule.uses_probabilities(), false, false, S(0), S(0), nullptr, 1, 0, S(0),
+                                         rule.uses_probabilities(), false, false, S(0), S(0), nullptr, false, 1, 0, S(0),
                                          nullptr, status.data(), arch::active_isa()};
     switch (rule.type) {
         case kind::probability_threshold:
@@ -146,6 +149,13 @@ void fused_select(Space const& space, predictor_operands<S, Level> const& o, key
             break;
         case kind::adaptive_maximum:
         case kind::inverse_adaptive_maximum: {
+            kernel.inverse = rule.type == kind::inverse_adaptive_maximum;
+            kernel.alpha = static_cast<S>(rule.value);
+            if (rule.granularity == max_granularity::row) {  // the row's own maximum: one pass
+                kernel.row_local = true;
+                exec::parallel_for(space, items, kernel);
+                break;
+            }
             std::vector<S> row_max(static_cast<std::size_t>(rows));
             fused_select_kernel<S, Level> maxima = kernel;
             maxima.step = fused_select_step::row_max;
@@ -157,8 +167,6 @@ void fused_select(Space const& space, predictor_operands<S, Level> const& o, key
                                                                                      : 1;
             std::vector<S> group_max(static_cast<std::size_t>(rows / per_group));
             exec::parallel_for(space, rows / per_group, select_group_max<S>{row_max.data(), group_max.data(), per_group});
-            kernel.inverse = rule.type == kind::inverse_adaptive_maximum;
-            kernel.alpha = static_cast<S>(rule.value);
             kernel.group_max = group_max.data();
             kernel.rows_per_group = per_group;
             exec::parallel_for(space, items, kernel);
