@@ -12,7 +12,8 @@
 /// kernel keeps 6 x dv accumulators and 6 x 64 probabilities.
 ///
 /// The arithmetic is that of the reference row kernel up to rounding (dot products summed in another
-/// order, exp within 2 ulp, the online rescaling): outputs agree to about 1e-6 relative in float.
+/// order, a multiplication by 1 / sqrt(d) for the division, exp within 2 ulp, the online rescaling):
+/// outputs agree to about 1e-6 relative in float.
 /// Anything unusual — a non-finite score (finite inputs whose scores overflow) — is reported per row
 /// and the caller recomputes such rows with the reference kernel.
 ///
@@ -156,27 +157,31 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
         }
     }
 
-    __m512 const vd = _mm512_set1_ps(h.sqrt_d), pen = _mm512_set1_ps(-10000.0f), ninf = _mm512_set1_ps(-__builtin_inff());
+    // Scores are multiplied by 1 / sqrt(d) (the reference divides; the results agree to rounding).
+    __m512 const vr = _mm512_set1_ps(1.0f / h.sqrt_d), pen = _mm512_set1_ps(-10000.0f), ninf = _mm512_set1_ps(-__builtin_inff());
     std::uint64_t const padded = h.padded != nullptr ? h.padded[tile] : 0;
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
         flash_row& row = rows[r];
-        std::uint64_t const pruned = row.kept != nullptr ? ~row.kept[tile] : 0;
+        std::uint64_t const pruned = row.kept != nullptr ? ~row.kept[tile] & in_range : 0;
+        bool const penalties = (pruned | padded) != 0;
         __mmask16 bad = 0;
         __m512 tmax = ninf;
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) {
             auto const lane = [&](std::uint64_t w) { return static_cast<__mmask16>((w >> (16 * c)) & 0xFFFFu); };
-            __m512 x = _mm512_div_ps(s[r][c], vd);
+            __m512 x = _mm512_mul_ps(s[r][c], vr);
             if (row.refined != nullptr) {  // the predicted score where the entry is not refined
                 __mmask16 const valid = lane(in_range);
                 __m512 const pred = _mm512_maskz_loadu_ps(valid, row.predicted + j0 + 16 * c);
                 x = _mm512_mask_blend_ps(lane(row.refined[tile]), pred, x);
             }
             bad |= _mm512_fpclass_ps_mask(x, 0x99);  // NaN or ±inf
-            x = _mm512_mask_add_ps(x, lane(pruned), x, pen);
-            x = _mm512_mask_add_ps(x, lane(padded), x, pen);
-            x = _mm512_mask_mov_ps(ninf, lane(in_range), x);
+            if (penalties) {
+                x = _mm512_mask_add_ps(x, lane(pruned), x, pen);
+                x = _mm512_mask_add_ps(x, lane(padded), x, pen);
+            }
+            if (nk < flash_keys) x = _mm512_mask_mov_ps(ninf, lane(in_range), x);
             s[r][c] = x;
             tmax = _mm512_max_ps(tmax, x);
         }

@@ -98,6 +98,48 @@ DEQ_TARGET_AVX2 inline void softmax_row(float* x, index_t n, std::uint64_t const
     }
 }
 
+/// The maximum of a row of floats and whether every value is finite (see the AVX-512 version).
+/// @param x   @p n values.
+/// @param n   Row length (>= 1).
+/// @param max The maximum (valid when every value is finite).
+/// @return -1 when every value is finite, else the index of the first NaN or ±inf.
+DEQ_TARGET_AVX2 inline index_t row_max_checked(float const* x, index_t n, float& max) {
+    __m256 const ninf = _mm256_set1_ps(-__builtin_inff());
+    __m256 const exponent = _mm256_castsi256_ps(_mm256_set1_epi32(0x7F800000));
+    __m256 vmax = ninf;
+    for (index_t j = 0; j < n; j += 8) {
+        __m256i const m = lanes_below(j, n);
+        __m256 const v = _mm256_maskload_ps(x + j, m);
+        // NaN or ±inf: every exponent bit set.
+        __m256 const e = _mm256_and_ps(v, exponent);
+        int const bad = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(e, exponent, _CMP_EQ_OQ), _mm256_castsi256_ps(m)));
+        if (bad != 0) return j + __builtin_ctz(static_cast<unsigned>(bad));
+        vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(ninf, v, _mm256_castsi256_ps(m)));
+    }
+    __m128 mx = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    mx = _mm_max_ps(mx, _mm_movehl_ps(mx, mx));
+    mx = _mm_max_ss(mx, _mm_shuffle_ps(mx, mx, 1));
+    max = _mm_cvtss_f32(mx);
+    return -1;
+}
+
+/// Sets bit j of @p words (cleared by the caller) for each `x_j > t` (`x_j <= t` when @p inverse).
+/// @param x       @p n values.
+/// @param n       Row length.
+/// @param inverse Select `x_j <= t`.
+/// @param t       The threshold.
+/// @param words   ceil(n / 64) mask words.
+DEQ_TARGET_AVX2 inline void threshold_row(float const* x, index_t n, bool inverse, float t, std::uint64_t* words) {
+    __m256 const vt = _mm256_set1_ps(t);
+    for (index_t j = 0; j < n; j += 8) {
+        __m256i const m = lanes_below(j, n);
+        __m256 const v = _mm256_maskload_ps(x + j, m);
+        __m256 const c = inverse ? _mm256_cmp_ps(v, vt, _CMP_LE_OQ) : _mm256_cmp_ps(v, vt, _CMP_GT_OQ);
+        auto const sel = static_cast<std::uint64_t>(_mm256_movemask_ps(_mm256_and_ps(c, _mm256_castsi256_ps(m))));
+        words[j / 64] |= sel << (j % 64);
+    }
+}
+
 }  // namespace deq::arch::avx2
 
 #endif  // DEQ_ARCH_X86

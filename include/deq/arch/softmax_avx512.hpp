@@ -85,6 +85,40 @@ DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t con
     }
 }
 
+/// The maximum of a row of floats and whether every value is finite (exact: max is order-independent).
+/// @param x   @p n values.
+/// @param n   Row length (>= 1).
+/// @param max The maximum (valid when every value is finite).
+/// @return -1 when every value is finite, else the index of the first NaN or ±inf.
+DEQ_TARGET_AVX512 inline index_t row_max_checked(float const* x, index_t n, float& max) {
+    __m512 vmax = _mm512_set1_ps(-__builtin_inff());
+    for (index_t j = 0; j < n; j += 16) {
+        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+        __m512 const v = _mm512_maskz_loadu_ps(m, x + j);
+        __mmask16 const bad = _mm512_mask_fpclass_ps_mask(m, v, 0x99);
+        if (bad != 0) return j + __builtin_ctz(bad);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+    }
+    max = _mm512_reduce_max_ps(vmax);
+    return -1;
+}
+
+/// Sets bit j of @p words (cleared by the caller) for each `x_j > t` (`x_j <= t` when @p inverse).
+/// @param x       @p n values.
+/// @param n       Row length.
+/// @param inverse Select `x_j <= t`.
+/// @param t       The threshold.
+/// @param words   ceil(n / 64) mask words.
+DEQ_TARGET_AVX512 inline void threshold_row(float const* x, index_t n, bool inverse, float t, std::uint64_t* words) {
+    __m512 const vt = _mm512_set1_ps(t);
+    for (index_t j = 0; j < n; j += 16) {
+        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+        __m512 const v = _mm512_maskz_loadu_ps(m, x + j);
+        __mmask16 const sel = inverse ? _mm512_mask_cmp_ps_mask(m, v, vt, _CMP_LE_OQ) : _mm512_mask_cmp_ps_mask(m, v, vt, _CMP_GT_OQ);
+        words[j / 64] |= static_cast<std::uint64_t>(sel) << (j % 64);
+    }
+}
+
 }  // namespace deq::arch::avx512
 
 #endif  // DEQ_ARCH_X86

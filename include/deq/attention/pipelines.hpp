@@ -89,7 +89,7 @@ attention_stats pipeline_run(Space const& space, tensor_view<T const, 4> q, tens
     } else {
         bool fuse_attention = false;
         if constexpr (std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
-            fuse_attention = impl::fused_attention<Space>::value && flash_applies<T, S>(options);
+            fuse_attention = impl::fused_attention<Space>::value && flash_available<S>();
             if (fuse_attention) st = attention_compute(space, q, k, v, out, options, &ops);
         }
         if (!fuse_attention) {

@@ -44,10 +44,35 @@
 
 namespace deq::detail {
 
-/// Query rows per flash work item.
+/// Query rows per flash work item (8 groups of 6 share each key tile while it is in the L1 cache).
 inline constexpr index_t flash_block_rows = 48;
 
-/// Whether the flash path runs a call (see the file documentation).
+/// A scratch buffer of at least @p n elements owned by the calling thread and reused by its later calls
+/// (one buffer per @p Slot and type; it only grows). Work items of the host spaces run to completion on
+/// one thread, so a work item may use it until it returns.
+/// @tparam T    Element type.
+/// @tparam Slot Distinguishes buffers used at the same time.
+/// @param n Number of elements needed.
+/// @return The buffer (contents unspecified).
+template <class T, int Slot>
+T* thread_scratch(std::size_t n) {
+    thread_local std::vector<T> buffer;
+    if (buffer.size() < n) buffer.resize(n);
+    return buffer.data();
+}
+
+/// Whether the flash path is available for score type @p S on this CPU (tier AVX-512).
+/// @tparam S Score type.
+/// @return True for float scores on the AVX-512 tier.
+template <class S>
+bool flash_available() {
+#if DEQ_ARCH_X86
+    if constexpr (std::is_same_v<S, float>) return arch::active_isa() == arch::isa::avx512;
+#endif
+    return false;
+}
+
+/// Whether the flash path runs a call with these options (see the file documentation).
 /// @tparam T Element type.
 /// @tparam S Score type.
 /// @param options The call's options.
@@ -135,6 +160,8 @@ struct flash_attention_kernel {
         index_t const b = bh / heads, h = bh - b * heads;
         index_t const tiles = shared->tiles;
         index_t const ldacc = dv / 16 * 16 + (dv % 16 != 0 ? 16 : 0);
+        constexpr int G = arch::avx512::flash_rows;
+        constexpr index_t R = flash_block_rows;
 
         arch::avx512::flash_head head;
         head.kt = shared->kt.data() + bh * shared->kt_stride;
@@ -151,117 +178,42 @@ struct flash_attention_kernel {
         head.sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(dim)));
         head.padded = shared->padded.empty() ? nullptr : shared->padded.data() + b * tiles;
 
-        // Scratch: queries, accumulators, probabilities, outputs of the group; the reference rows' scratch.
-        int constexpr G = arch::avx512::flash_rows;
-        std::vector<float> scratch(static_cast<std::size_t>(G * (dim + 2 * ldacc + arch::avx512::flash_keys)));
-        std::vector<float> fused_rows;  // Ŝ of the group's rows (fused pipelines)
-        std::vector<std::int32_t> fused_dots;
-        if (fused != nullptr && !refined.empty()) {
-            fused_rows.assign(static_cast<std::size_t>(G * lk), 0.0f);
-            fused_dots.assign(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk), 0);
-        }
-        float* const qbuf = scratch.data();
-        float* const acc = qbuf + G * dim;
-        float* const obuf = acc + G * ldacc;
-        float* const pbuf = obuf + G * ldacc;
-        std::vector<float> reference_scratch, reference_scores;
+        // Scratch of this thread (reused by its work items): queries, accumulators, outputs, probabilities
+        // and, in fused mode, the block's predicted rows.
+        bool const fused_rows = fused != nullptr && !refined.empty();
+        float* const qbuf = thread_scratch<float, 0>(static_cast<std::size_t>(R * dim));
+        float* const acc = thread_scratch<float, 1>(static_cast<std::size_t>(R * ldacc));
+        float* const obuf = thread_scratch<float, 2>(static_cast<std::size_t>(R * ldacc));
+        float* const pbuf = thread_scratch<float, 3>(static_cast<std::size_t>(G * arch::avx512::flash_keys));
+        float* const pred = fused_rows ? thread_scratch<float, 4>(static_cast<std::size_t>(R * lk)) : nullptr;
+        std::int32_t* const dots =
+            fused_rows ? thread_scratch<std::int32_t, 0>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk)) : nullptr;
+
         auto reference = [&](index_t r) {
-            if (reference_scratch.empty()) reference_scratch.assign(static_cast<std::size_t>(lk + dv + dim), 0.0f);
-            float const* row_scores = nullptr;
-            if (!fused_rows.empty()) {
-                reference_scores.assign(static_cast<std::size_t>(lk), 0.0f);
+            float* const scratch = thread_scratch<float, 5>(static_cast<std::size_t>(lk + dv + dim));
+            float* row_scores = nullptr;
+            if (fused_rows) {
+                row_scores = thread_scratch<float, 6>(static_cast<std::size_t>(lk));
                 for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
-                    predictor_score_tile(*fused, bh, r - bh * lq, 1, j0, std::min(predictor_key_chunk, lk - j0), reference_scores.data() + j0,
-                                         lk, fused_dots.data());
+                    predictor_score_tile(*fused, bh, r - bh * lq, 1, j0, std::min(predictor_key_chunk, lk - j0), row_scores + j0, lk, dots);
                 }
-                row_scores = reference_scores.data();
             }
-            reference_row(r, reference_scratch.data(), row_scores);
+            reference_row(r, scratch, row_scores);
         };
 
-        arch::avx512::flash_row rows[G];
-        index_t ids[G];
-        double bounds[G];
-        index_t computed[G];
+        // The block's rows: a reference row for each row without a kept real key, flash rows otherwise.
+        arch::avx512::flash_row rows[R];
+        index_t ids[R];
+        double bounds[R];
+        index_t computed[R];
         int n = 0;
         double const sqrt_d = std::sqrt(static_cast<double>(dim));
-        auto tile_needs_exact = [&](index_t tile) {
-            if (refined.empty()) return true;
-            for (int g = 0; g < n; ++g)
-                if (rows[g].refined[tile] != 0) return true;
-            return false;
-        };
-        auto compute = [&](index_t tile) {
-            bool const exact = tile_needs_exact(tile);
-            arch::avx512::flash_tile_rows(n, head, rows, tile, acc, ldacc, pbuf, exact);
-            if (exact) {
-                index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
-                for (int g = 0; g < n; ++g) computed[g] += nk;
-            }
-        };
-        auto predict_group = [&] {  // Ŝ rows of the group, runs of consecutive rows at a time
-            for (int g = 0; g < n;) {
-                int e = g + 1;
-                while (e < n && ids[e] == ids[e - 1] + 1) ++e;
-                index_t const i_first = ids[g] - bh * lq;
-                for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
-                    index_t const keys = std::min(predictor_key_chunk, lk - j0);
-                    predictor_score_tile(*fused, bh, i_first, e - g, j0, keys, fused_rows.data() + g * lk + j0, lk, fused_dots.data());
-                }
-                g = e;
-            }
-        };
-        auto run_group = [&] {
-            if (n == 0) return;
-            if (!fused_rows.empty()) predict_group();
-            std::fill(acc, acc + n * ldacc, 0.0f);
-            for (int g = 0; g < n; ++g) computed[g] = 0;
-            if (kept.empty() || !refined.empty()) {
-                for (index_t tile = 0; tile < tiles; ++tile) compute(tile);
-            } else {
-                // Tiles with a kept entry first; then a tile without one is skipped when, for every row,
-                // its entries (exact score <= bound, plus -10000) sit more than 800 below the row's
-                // running maximum, so exp() of them is exactly 0 (the reference kernel's rule).
-                auto any_kept = [&](index_t tile) {
-                    for (int g = 0; g < n; ++g)
-                        if (rows[g].kept[tile] != 0) return true;
-                    return false;
-                };
-                for (index_t tile = 0; tile < tiles; ++tile)
-                    if (any_kept(tile)) compute(tile);
-                for (index_t tile = 0; tile < tiles; ++tile) {
-                    if (any_kept(tile)) continue;
-                    // The same order with and without skipping: a computed tile of such entries adds exactly 0.
-                    bool skip = skip_pruned;
-                    for (int g = 0; g < n && skip; ++g) {
-                        skip = (bounds[g] + attention_penalty) - static_cast<double>(rows[g].m) < -attention_skip_margin;
-                    }
-                    if (!skip) compute(tile);
-                }
-            }
-            arch::avx512::flash_finish(n, rows, dv, acc, ldacc);
-            for (int g = 0; g < n; ++g) {
-                index_t const r = ids[g];
-                index_t const i = r - bh * lq;
-                if (rows[g].bad) {
-                    reference(r);
-                    continue;
-                }
-                if constexpr (!std::is_same_v<T, float>) {
-                    for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(rows[g].out[t]);
-                } else if (out.stride(3) != 1) {
-                    for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = rows[g].out[t];
-                }
-                records[r].exact_scores = computed[g];
-            }
-            n = 0;
-        };
-
+        bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
         for (index_t i = i0; i < i1; ++i) {
             index_t const r = bh * lq + i;
             std::uint64_t const* kept_row = kept.empty() ? nullptr : kept.row(b, h, i);
-            attention_row_record rec;
             std::uint64_t const* refined_row = refined.empty() ? nullptr : refined.row(b, h, i);
+            attention_row_record rec;
             if (kept_row == nullptr && refined_row == nullptr) {
                 rec.kept_real = shared->real_keys[static_cast<std::size_t>(b)];
                 rec.high_real = rec.kept_real;
@@ -295,13 +247,84 @@ struct flash_attention_kernel {
             row.q = qr;
             row.kept = kept_row;
             row.refined = refined_row;
-            row.predicted = refined_row == nullptr ? nullptr : (fused != nullptr ? fused_rows.data() + n * lk : &predicted(b, h, i, 0));
-            bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
+            row.predicted = refined_row == nullptr ? nullptr : (fused_rows ? pred + n * lk : &predicted(b, h, i, 0));
             row.out = direct ? reinterpret_cast<float*>(&out(b, h, i, 0)) : obuf + n * ldacc;
             ids[n] = r;
-            if (++n == G) run_group();
+            computed[n] = 0;
+            ++n;
         }
-        run_group();
+        if (n == 0) return;
+        int const groups = (n + G - 1) / G;
+        auto group_size = [&](int g) { return std::min(G, n - g * G); };
+
+        if (fused_rows) {  // Ŝ of every flash row, runs of consecutive rows at a time
+            for (int g = 0; g < n;) {
+                int e = g + 1;
+                while (e < n && e - g < predictor_tile_rows && ids[e] == ids[e - 1] + 1) ++e;
+                for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
+                    index_t const keys = std::min(predictor_key_chunk, lk - j0);
+                    predictor_score_tile(*fused, bh, ids[g] - bh * lq, e - g, j0, keys, pred + g * lk + j0, lk, dots);
+                }
+                g = e;
+            }
+        }
+        std::fill(acc, acc + n * ldacc, 0.0f);
+
+        // Every group of 6 rows runs over the key tiles; the tile loop is outside the group loop, so a
+        // tile's 64 keys and values stay in the L1 cache for all the groups of the block.
+        auto compute = [&](int g, index_t tile) {
+            int const ng = group_size(g);
+            arch::avx512::flash_row* gr = rows + g * G;
+            bool exact = refined.empty();
+            for (int x = 0; x < ng && !exact; ++x) exact = gr[x].refined[tile] != 0;
+            arch::avx512::flash_tile_rows(ng, head, gr, tile, acc + g * G * ldacc, ldacc, pbuf, exact);
+            if (exact) {
+                index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
+                for (int x = 0; x < ng; ++x) computed[g * G + x] += nk;
+            }
+        };
+        if (kept.empty() || !refined.empty()) {
+            for (index_t tile = 0; tile < tiles; ++tile)
+                for (int g = 0; g < groups; ++g) compute(g, tile);
+        } else {
+            // Tiles with a kept entry in the block first; then a tile without one is skipped for a group
+            // when, for each of its rows, the tile's entries (exact score <= bound, plus -10000) sit more
+            // than 800 below the row's running maximum, so exp() of them is exactly 0 (the reference
+            // kernel's rule). The order is the same with and without skipping: such a computed tile adds 0.
+            auto any_kept = [&](index_t tile) {
+                for (int x = 0; x < n; ++x)
+                    if (rows[x].kept[tile] != 0) return true;
+                return false;
+            };
+            for (index_t tile = 0; tile < tiles; ++tile)
+                if (any_kept(tile))
+                    for (int g = 0; g < groups; ++g) compute(g, tile);
+            for (index_t tile = 0; tile < tiles; ++tile) {
+                if (any_kept(tile)) continue;
+                for (int g = 0; g < groups; ++g) {
+                    bool skip = skip_pruned;
+                    for (int x = g * G; x < g * G + group_size(g) && skip; ++x) {
+                        skip = (bounds[x] + attention_penalty) - static_cast<double>(rows[x].m) < -attention_skip_margin;
+                    }
+                    if (!skip) compute(g, tile);
+                }
+            }
+        }
+        for (int g = 0; g < groups; ++g) arch::avx512::flash_finish(group_size(g), rows + g * G, dv, acc + g * G * ldacc, ldacc);
+        for (int x = 0; x < n; ++x) {
+            index_t const r = ids[x];
+            index_t const i = r - bh * lq;
+            if (rows[x].bad) {
+                reference(r);
+                continue;
+            }
+            if constexpr (!std::is_same_v<T, float>) {
+                for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(rows[x].out[t]);
+            } else if (out.stride(3) != 1) {
+                for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = rows[x].out[t];
+            }
+            records[r].exact_scores = computed[x];
+        }
     }
 };
 

@@ -24,6 +24,7 @@
 #include "../../mask/detail/select_kernels.hpp"
 #include "../../mask/mask_rule.hpp"
 #include "../../predict/detail/predictor_tiles.hpp"
+#include "flash_attention.hpp"
 
 namespace deq::detail {
 
@@ -66,19 +67,18 @@ struct fused_select_kernel {
         index_t const i0 = (item - bh * blocks) * predictor_tile_rows;
         index_t const rows = std::min(predictor_tile_rows, lq - i0);
         index_t const b = bh / o.heads, h = bh - b * o.heads;
-        std::vector<S> x(static_cast<std::size_t>(rows * lk));
-        std::vector<std::int32_t> dots(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
+        S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * lk));
+        std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
         for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
             index_t const keys = std::min(predictor_key_chunk, lk - j0);
-            predictor_score_tile(o, bh, i0, rows, j0, keys, x.data() + j0, lk, dots.data());
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x + j0, lk, dots);
         }
-        std::vector<index_t> idx(step == fused_select_step::rank ? static_cast<std::size_t>(lk) : 0);
+        index_t* const idx = step == fused_select_step::rank ? thread_scratch<index_t, 10>(static_cast<std::size_t>(lk)) : nullptr;
         for (index_t r = 0; r < rows; ++r) {
             index_t const row = bh * lq + i0 + r;
-            S* xr = x.data() + r * lk;
-            index_t bad = select_row_ok;
-            for (index_t j = 0; j < lk && bad == select_row_ok; ++j)
-                if (!std::isfinite(xr[j])) bad = j;
+            S* xr = x + r * lk;
+            S xmax = S(0);
+            index_t const bad = row_max_checked(xr, lk, xmax, tier);
             status[row] = bad;
             std::uint64_t* words = step == fused_select_step::row_max ? nullptr : out.row(b, h, i0 + r);
             if (words != nullptr) select_clear_row(words, out.words_per_row());
@@ -86,17 +86,20 @@ struct fused_select_kernel {
                 if (step == fused_select_step::row_max) row_max[row] = S(0);
                 continue;
             }
-            if (softmax) softmax_row(xr, lk, padded.of(b), tier);
+            if (softmax) {
+                softmax_row(xr, lk, padded.of(b), tier);
+                if (step != fused_select_step::rank) row_max_checked(xr, lk, xmax, tier);
+            }
             switch (step) {
-                case fused_select_step::row_max: row_max[row] = select_row_maximum(xr, lk); break;
+                case fused_select_step::row_max: row_max[row] = xmax; break;
                 case fused_select_step::threshold: {
-                    S const t = row_local ? alpha * select_row_maximum(xr, lk)
+                    S const t = row_local ? alpha * xmax
                                 : group_max != nullptr ? alpha * group_max[row / rows_per_group]
                                                        : threshold;
-                    select_threshold_row(xr, lk, inverse, t, words);
+                    select_threshold_row(xr, lk, inverse, t, words, tier);
                     break;
                 }
-                case fused_select_step::rank: select_rank_row(xr, idx.data(), lk, padding, b, cumulative, k, mass, words); break;
+                case fused_select_step::rank: select_rank_row(xr, idx, lk, padding, b, cumulative, k, mass, words); break;
             }
         }
     }

@@ -75,11 +75,9 @@ DEQ_HOST_DEVICE inline void select_set_bit(std::uint64_t* words, index_t j) {
 
 /// Sets bit j of @p words (already cleared) for each `x_j > t` (`x_j <= t` when @p inverse).
 template <class S>
-DEQ_HOST_DEVICE inline void select_threshold_row(S const* x, index_t lk, bool inverse, S t, std::uint64_t* words) {
-    for (index_t j = 0; j < lk; ++j) {
-        bool const selected = inverse ? (x[j] <= t) : (x[j] > t);
-        if (selected) select_set_bit(words, j);
-    }
+DEQ_HOST_DEVICE inline void select_threshold_row(S const* x, index_t lk, bool inverse, S t, std::uint64_t* words,
+                                                 arch::isa tier = arch::isa::portable) {
+    threshold_row(x, lk, inverse, t, words, tier);
 }
 
 /// The maximum of a row.
@@ -184,7 +182,7 @@ struct select_threshold_rows {
             status[r] = select_load_row(scores, padded, b, h, i, softmax, x, tier);
             if (status[r] != select_row_ok) continue;
             S const t = group_max != nullptr ? alpha * group_max[r / rows_per_group] : threshold;
-            select_threshold_row(x, lk, inverse, t, words);
+            select_threshold_row(x, lk, inverse, t, words, tier);
         }
     }
 };

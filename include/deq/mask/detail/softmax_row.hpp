@@ -82,4 +82,53 @@ DEQ_HOST_DEVICE inline void softmax_row(S* x, index_t n, std::uint64_t const* pa
     softmax_row_portable(x, n, padded);
 }
 
+/// The maximum of a row and the first non-finite entry, on @p tier.
+/// @tparam S Score type.
+/// @param x    @p n values.
+/// @param n    Row length (>= 1).
+/// @param max  The maximum (valid when the row is finite).
+/// @param tier Instruction-set tier.
+/// @return -1 when every value is finite, else the index of the first NaN or ±inf.
+template <class S>
+DEQ_HOST_DEVICE inline index_t row_max_checked(S const* x, index_t n, S& max, arch::isa tier) {
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+    if constexpr (std::is_same_v<S, float>) {
+        if (tier == arch::isa::avx512) return arch::avx512::row_max_checked(x, n, max);
+        if (tier == arch::isa::avx2) return arch::avx2::row_max_checked(x, n, max);
+    }
+#endif
+    (void)tier;
+    S m = x[0];
+    for (index_t j = 0; j < n; ++j) {
+        if (!std::isfinite(x[j])) return j;
+        m = x[j] > m ? x[j] : m;
+    }
+    max = m;
+    return -1;
+}
+
+/// Sets bit j of @p words (cleared by the caller) for each `x_j > t` (`x_j <= t` when @p inverse), on
+/// @p tier (the comparisons are exact, so every tier sets the same bits).
+/// @tparam S Score type.
+/// @param x       @p n values.
+/// @param n       Row length.
+/// @param inverse Select `x_j <= t`.
+/// @param t       The threshold.
+/// @param words   The row's mask words.
+/// @param tier    Instruction-set tier.
+template <class S>
+DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S t, std::uint64_t* words, arch::isa tier) {
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+    if constexpr (std::is_same_v<S, float>) {
+        if (tier == arch::isa::avx512) return arch::avx512::threshold_row(x, n, inverse, t, words);
+        if (tier == arch::isa::avx2) return arch::avx2::threshold_row(x, n, inverse, t, words);
+    }
+#endif
+    (void)tier;
+    for (index_t j = 0; j < n; ++j) {
+        bool const selected = inverse ? (x[j] <= t) : (x[j] > t);
+        if (selected) words[j / 64] |= std::uint64_t{1} << (j % 64);
+    }
+}
+
 }  // namespace deq::detail
