@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/tensor.hpp"
 #include "isa.hpp"
@@ -63,6 +64,44 @@ DEQ_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
     return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(y, n));
 }
 
+/// Transposes a 16 x 16 block of floats: `dst[t * ld_dst + j] = src[j * ld_src + t]` for j, t < 16,
+/// with rows j >= @p rows read as 0.
+/// @param src    Source rows (16 floats each, @p ld_src apart).
+/// @param ld_src Source row stride.
+/// @param rows   Valid source rows (1..16).
+/// @param dst    Destination rows (16 floats each, @p ld_dst apart).
+/// @param ld_dst Destination row stride.
+DEQ_TARGET_AVX512 inline void transpose16(float const* src, index_t ld_src, index_t rows, float* dst, index_t ld_dst) {
+    __m512 r[16];
+    for (int j = 0; j < 16; ++j) r[j] = j < rows ? _mm512_loadu_ps(src + j * ld_src) : _mm512_setzero_ps();
+    // Stage 1: interleave pairs of rows (32-bit), stage 2: 64-bit, stage 3 and 4: 128-bit lanes.
+    __m512 t[16];
+    for (int j = 0; j < 16; j += 2) {
+        t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
+        t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int j = 0; j < 16; j += 4) {
+        r[j] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[j]), _mm512_castps_pd(t[j + 2])));
+        r[j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[j]), _mm512_castps_pd(t[j + 2])));
+        r[j + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[j + 1]), _mm512_castps_pd(t[j + 3])));
+        r[j + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[j + 1]), _mm512_castps_pd(t[j + 3])));
+    }
+    for (int j = 0; j < 4; ++j) {
+        t[j] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0x88);
+        t[j + 4] = _mm512_shuffle_f32x4(r[j], r[j + 4], 0xDD);
+        t[j + 8] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0x88);
+        t[j + 12] = _mm512_shuffle_f32x4(r[j + 8], r[j + 12], 0xDD);
+    }
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+        r[j + 4] = _mm512_shuffle_f32x4(t[j + 4], t[j + 12], 0x88);
+        r[j + 12] = _mm512_shuffle_f32x4(t[j + 4], t[j + 12], 0xDD);
+    }
+    // r[c] now holds column c of the block (its element j is row j's entry c).
+    for (int c = 0; c < 16; ++c) _mm512_storeu_ps(dst + c * ld_dst, r[c]);
+}
+
 /// Packs the keys of one (batch, head) transposed in tiles of 64: `out[(tile * dim + t) * 64 + jj] =
 /// k[tile * 64 + jj][t]`, 0 for keys past @p lk.
 /// @tparam T Key element type (converted to float).
@@ -75,16 +114,29 @@ DEQ_TARGET_AVX512 inline __m512 exp_ps(__m512 x) {
 template <class T>
 void pack_keys_transposed(T const* k, index_t row, index_t col, index_t lk, index_t dim, float* out) {
     index_t const tiles = lk / flash_keys + (lk % flash_keys != 0 ? 1 : 0);
+    if constexpr (std::is_same_v<T, float>) {
+        if (col == 1 && dim % 16 == 0) {  // 16 x 16 blocks transposed in registers
+            for (index_t tile = 0; tile < tiles; ++tile) {
+                float* dst = out + tile * dim * flash_keys;
+                index_t const nk = lk - tile * flash_keys < flash_keys ? lk - tile * flash_keys : flash_keys;
+                for (index_t j0 = 0; j0 < flash_keys; j0 += 16) {
+                    index_t const rows = nk - j0 < 16 ? (nk - j0 > 0 ? nk - j0 : 0) : 16;
+                    for (index_t t0 = 0; t0 < dim; t0 += 16) {
+                        transpose16(k + (tile * flash_keys + j0) * row + t0, row, rows, dst + t0 * flash_keys + j0, flash_keys);
+                    }
+                }
+            }
+            return;
+        }
+    }
     for (index_t tile = 0; tile < tiles; ++tile) {
         float* dst = out + tile * dim * flash_keys;
-        for (index_t jj = 0; jj < flash_keys; ++jj) {
-            index_t const j = tile * flash_keys + jj;
-            if (j < lk) {
-                T const* src = k + j * row;
-                for (index_t t = 0; t < dim; ++t) dst[t * flash_keys + jj] = static_cast<float>(src[t * col]);
-            } else {
-                for (index_t t = 0; t < dim; ++t) dst[t * flash_keys + jj] = 0.0f;
-            }
+        index_t const nk = lk - tile * flash_keys < flash_keys ? lk - tile * flash_keys : flash_keys;
+        T const* src = k + tile * flash_keys * row;
+        for (index_t t = 0; t < dim; ++t) {  // contiguous writes; the 64 source rows stay in the L1 cache
+            float* d = dst + t * flash_keys;
+            for (index_t jj = 0; jj < nk; ++jj) d[jj] = static_cast<float>(src[jj * row + t * col]);
+            for (index_t jj = nk; jj < flash_keys; ++jj) d[jj] = 0.0f;
         }
     }
 }
@@ -108,11 +160,16 @@ struct flash_row {
     std::uint64_t const* refined = nullptr; ///< The row's refined mask words; null: all exact (no predicted scores).
     float const* predicted = nullptr;    ///< The row's predicted scores Ŝ (lk contiguous floats), with `refined`.
     float* out = nullptr;                ///< The output row (dv contiguous floats).
-    float m = 0;                         ///< Running maximum (valid once `started`).
-    float l = 0;                         ///< Running sum of exp(s - m).
+    float m = 0;                         ///< The reference maximum of the exponentials (valid once `started`).
+    alignas(64) float l[16] = {};        ///< Running sums of exp(s - m), one per lane (added by flash_finish()).
     bool started = false;                ///< Whether a tile was accumulated.
     bool bad = false;                    ///< A score was not finite: the caller recomputes the row.
 };
+
+/// The largest amount by which a score may exceed a row's reference maximum before the row is rescaled
+/// (lazy rescaling: exp(s - m) <= e^16 cannot overflow the sums, and the output accumulators are
+/// rescaled only when the maximum grows by more than this).
+inline constexpr float flash_rescale_margin = 16.0f;
 
 /// Horizontal maximum of 16 floats.
 DEQ_TARGET_AVX512 inline float hmax(__m512 x) { return _mm512_reduce_max_ps(x); }
@@ -157,26 +214,26 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
         }
     }
 
-    // Scores are multiplied by 1 / sqrt(d) (the reference divides; the results agree to rounding).
-    __m512 const vr = _mm512_set1_ps(1.0f / h.sqrt_d), pen = _mm512_set1_ps(-10000.0f), ninf = _mm512_set1_ps(-__builtin_inff());
+    // The queries are pre-scaled by 1 / sqrt(d) (the reference divides the dot product; the results agree
+    // to rounding), so s already holds the scaled exact scores.
+    __m512 const pen = _mm512_set1_ps(-10000.0f), ninf = _mm512_set1_ps(-__builtin_inff());
     std::uint64_t const padded = h.padded != nullptr ? h.padded[tile] : 0;
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
         flash_row& row = rows[r];
         std::uint64_t const pruned = row.kept != nullptr ? ~row.kept[tile] & in_range : 0;
         bool const penalties = (pruned | padded) != 0;
-        __mmask16 bad = 0;
-        __m512 tmax = ninf;
+        __m512 tmax = ninf, check = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) {
             auto const lane = [&](std::uint64_t w) { return static_cast<__mmask16>((w >> (16 * c)) & 0xFFFFu); };
-            __m512 x = _mm512_mul_ps(s[r][c], vr);
+            __m512 x = s[r][c];
             if (row.refined != nullptr) {  // the predicted score where the entry is not refined
                 __mmask16 const valid = lane(in_range);
                 __m512 const pred = _mm512_maskz_loadu_ps(valid, row.predicted + j0 + 16 * c);
                 x = _mm512_mask_blend_ps(lane(row.refined[tile]), pred, x);
             }
-            bad |= _mm512_fpclass_ps_mask(x, 0x99);  // NaN or ±inf
+            check = _mm512_add_ps(check, x);  // NaN or ±inf anywhere makes the sum non-finite
             if (penalties) {
                 x = _mm512_mask_add_ps(x, lane(pruned), x, pen);
                 x = _mm512_mask_add_ps(x, lane(padded), x, pen);
@@ -185,29 +242,30 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
             s[r][c] = x;
             tmax = _mm512_max_ps(tmax, x);
         }
-        if (bad != 0) row.bad = true;
-        float const mt = hmax(tmax);
+        // A non-finite check sum: a score is NaN or ±inf, or finite scores sum past float's range; the
+        // caller recomputes the row with the reference kernel, which decides.
+        if (_mm512_fpclass_ps_mask(check, 0x99) != 0) row.bad = true;
         float* o = acc + r * ldacc;
-        if (!row.started || mt > row.m) {
-            float const m_new = mt;
-            if (row.started) {
-                float const corr = std::exp(row.m - m_new);
-                row.l *= corr;
-                __m512 const vc = _mm512_set1_ps(corr);
-                for (index_t t = 0; t < ldacc; t += 16) _mm512_storeu_ps(o + t, _mm512_mul_ps(_mm512_loadu_ps(o + t), vc));
-            }
-            row.m = m_new;
+        if (!row.started) {
+            row.m = hmax(tmax);
             row.started = true;
+        } else if (_mm512_cmp_ps_mask(tmax, _mm512_set1_ps(row.m + flash_rescale_margin), _CMP_GT_OQ) != 0) {
+            float const m_new = hmax(tmax);
+            float const corr = std::exp(row.m - m_new);
+            __m512 const vc = _mm512_set1_ps(corr);
+            _mm512_store_ps(row.l, _mm512_mul_ps(_mm512_load_ps(row.l), vc));
+            for (index_t t = 0; t < ldacc; t += 16) _mm512_storeu_ps(o + t, _mm512_mul_ps(_mm512_loadu_ps(o + t), vc));
+            row.m = m_new;
         }
         __m512 const vm = _mm512_set1_ps(row.m);
-        __m512 sum = _mm512_setzero_ps();
+        __m512 sum = _mm512_load_ps(row.l);
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) {
             __m512 const p = exp_ps(_mm512_sub_ps(s[r][c], vm));
             _mm512_storeu_ps(pbuf + r * flash_keys + 16 * c, p);
             sum = _mm512_add_ps(sum, p);
         }
-        row.l += hsum(sum);
+        _mm512_store_ps(row.l, sum);
     }
 
     // O += P · V, 64 value columns at a time.
@@ -287,7 +345,7 @@ DEQ_TARGET_AVX512 inline void flash_tile_rows(int n, flash_head const& h, flash_
 /// @param ldacc Row stride of @p acc.
 DEQ_TARGET_AVX512 inline void flash_finish(int n, flash_row* rows, index_t dv, float const* acc, index_t ldacc) {
     for (int r = 0; r < n; ++r) {
-        __m512 const vl = _mm512_set1_ps(rows[r].l);
+        __m512 const vl = _mm512_set1_ps(hsum(_mm512_load_ps(rows[r].l)));
         __mmask16 bad = 0;
         for (index_t t = 0; t < dv; t += 16) {
             __mmask16 const m = dv - t >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (dv - t)) - 1u);

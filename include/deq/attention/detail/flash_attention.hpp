@@ -26,7 +26,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -47,6 +49,33 @@ namespace deq::detail {
 /// Query rows per flash work item (8 groups of 6 share each key tile while it is in the L1 cache).
 inline constexpr index_t flash_block_rows = 48;
 
+/// A std::allocator-like allocator of 64-byte aligned storage (the vector kernels' loads then never
+/// split a cache line).
+/// @tparam T Element type.
+template <class T>
+struct cache_aligned_allocator {
+    /// The element type.
+    using value_type = T;
+    cache_aligned_allocator() = default;
+    /// Converting constructor.
+    template <class U>
+    constexpr cache_aligned_allocator(cache_aligned_allocator<U> const&) noexcept {}
+    /// Allocates @p n elements aligned to 64 bytes.
+    /// @param n Element count.
+    /// @return The storage.
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+    /// Frees storage from allocate().
+    /// @param p The storage.
+    void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
+    /// @return True: all instances are interchangeable.
+    friend bool operator==(cache_aligned_allocator const&, cache_aligned_allocator const&) noexcept { return true; }
+};
+
+/// A std::vector whose storage is 64-byte aligned.
+/// @tparam T Element type.
+template <class T>
+using aligned_vector = std::vector<T, cache_aligned_allocator<T>>;
+
 /// A scratch buffer of at least @p n elements owned by the calling thread and reused by its later calls
 /// (one buffer per @p Slot and type; it only grows). Work items of the host spaces run to completion on
 /// one thread, so a work item may use it until it returns.
@@ -56,7 +85,7 @@ inline constexpr index_t flash_block_rows = 48;
 /// @return The buffer (contents unspecified).
 template <class T, int Slot>
 T* thread_scratch(std::size_t n) {
-    thread_local std::vector<T> buffer;
+    thread_local aligned_vector<T> buffer;
     if (buffer.size() < n) buffer.resize(n);
     return buffer.data();
 }
@@ -93,9 +122,9 @@ bool flash_applies(attention_options<S> const& options) {
 
 /// Per-call data shared by the flash work items.
 struct flash_shared {
-    std::vector<float> kt;               ///< Transposed key tiles of every (b, h).
+    aligned_vector<float> kt;            ///< Transposed key tiles of every (b, h).
     index_t kt_stride = 0;               ///< Floats per (b, h) in kt.
-    std::vector<float> v;                ///< Values converted to float (16-bit inputs), [B*H*Lk][dv]; empty: use v itself.
+    aligned_vector<float> v;             ///< Values converted to float (16-bit inputs), [B*H*Lk][dv]; empty: use v itself.
     std::vector<std::uint64_t> padded;   ///< Padded-key words per (b, tile); empty without padding.
     std::vector<index_t> real_keys;      ///< Real keys per sequence.
     std::vector<double> key_norm_max;    ///< Largest key norm per (b, h) (the bound of exact skipping).
@@ -208,6 +237,7 @@ struct flash_attention_kernel {
         index_t computed[R];
         int n = 0;
         double const sqrt_d = std::sqrt(static_cast<double>(dim));
+        float const inv_sqrt_d = static_cast<float>(1.0 / sqrt_d);
         bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
         for (index_t i = i0; i < i1; ++i) {
             index_t const r = bh * lq + i;
@@ -234,12 +264,15 @@ struct flash_attention_kernel {
             arch::avx512::flash_row& row = rows[n];
             row = arch::avx512::flash_row{};
             float* qr = qbuf + n * dim;
-            double qn = 0;
-            for (index_t t = 0; t < dim; ++t) {
-                qr[t] = static_cast<float>(q(b, h, i, t));
-                qn += static_cast<double>(qr[t]) * static_cast<double>(qr[t]);
-            }
-            if (!shared->key_norm_max.empty()) {
+            T const* qsrc = &q(b, h, i, 0);
+            index_t const qs = q.stride(3);
+            for (index_t t = 0; t < dim; ++t) qr[t] = static_cast<float>(qsrc[t * qs]) * inv_sqrt_d;  // scores = q·k / sqrt(d)
+            if (!shared->key_norm_max.empty()) {  // the skipping bound needs ‖q_i‖
+                double qn = 0;
+                for (index_t t = 0; t < dim; ++t) {
+                    double const x = static_cast<double>(static_cast<float>(qsrc[t * qs]));
+                    qn += x * x;
+                }
                 bounds[n] = std::sqrt(qn) * shared->key_norm_max[static_cast<std::size_t>(bh)] / sqrt_d *
                                 (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * 1.1920928955078125e-07) +
                             1.0;

@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
+#include "../../arch/isa.hpp"
 #include "../../core/bit_mask.hpp"
 #include "../../core/error.hpp"
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
+#include "../../mask/detail/softmax_row.hpp"
 #include "../options.hpp"
 
 namespace deq::detail {
@@ -64,16 +67,28 @@ inline void attention_check_mask(char const* name, const_bit_mask_view const& m,
 /// Throws deq::numeric_error naming @p name and the index of its first non-finite element.
 template <class S, class T>
 void attention_check_finite(char const* name, tensor_view<T, 4> const& x) {
+    arch::isa const tier = arch::active_isa();
+    index_t const n = x.extent(3), stride = x.stride(3);
     for (index_t a = 0; a < x.extent(0); ++a)
         for (index_t b = 0; b < x.extent(1); ++b)
-            for (index_t c = 0; c < x.extent(2); ++c)
-                for (index_t d = 0; d < x.extent(3); ++d) {
-                    S const value = static_cast<S>(x(a, b, c, d));
-                    if (!std::isfinite(value)) {
-                        throw numeric_error(concat("deq: non-finite value ", static_cast<double>(value), " in '", name,
-                                                   "' at index [", a, ", ", b, ", ", c, ", ", d, "]"));
+            for (index_t c = 0; c < x.extent(2); ++c) {
+                T const* row = &x(a, b, c, 0);
+                index_t bad = -1;
+                if constexpr (std::is_same_v<std::remove_cv_t<T>, float>) {
+                    if (stride == 1) {  // the vectorised scan of the float rows
+                        float max = 0;
+                        bad = row_max_checked(row, n, max, tier);
                     }
                 }
+                if (!(std::is_same_v<std::remove_cv_t<T>, float> && stride == 1)) {
+                    for (index_t d = 0; d < n && bad < 0; ++d)
+                        if (!std::isfinite(static_cast<S>(row[d * stride]))) bad = d;
+                }
+                if (bad >= 0) {
+                    throw numeric_error(concat("deq: non-finite value ", static_cast<double>(static_cast<S>(row[bad * stride])), " in '",
+                                               name, "' at index [", a, ", ", b, ", ", c, ", ", bad, "]"));
+                }
+            }
 }
 
 /// Validates every argument of attention() on the host (shapes, masks, predicted scores, policy and,
