@@ -281,3 +281,20 @@ TEST_CASE_TEMPLATE("pipelines: fused masks equal select_elements on predict_scor
         }
     }
 }
+
+TEST_CASE("pipelines: the selection pass on raw scores skips chunks without changing a bit (long rows, inverse rules)") {
+    // 700 keys: three chunks of 256; the maximum of a sequence in the first chunk makes most chunks skippable.
+    problem<float> p(1, 2, 9, 700, 16, 8, 1501, 1.3);
+    for (index_t h = 0; h < 2; ++h)
+        for (index_t t = 0; t < 16; ++t) p.k(0, h, 3, t) = p.q(0, h, 0, t) * 3.0f;  // one dominant entry
+    deq::predictor_config const cfg = deq::calibrate_predictor(p.q.cview(), p.k.cview(), 4);
+    auto const scores = deq::predict_scores(deq::exec::serial{}, p.q.cview(), p.k.cview(), cfg);
+    for (char const* rule : {"adamax_nb80", "adamax_nh70", "invadamax:0.3:sequence:logits", "invadamax:0.9:head:logits"}) {
+        CAPTURE(rule);
+        deq::pipeline_masks masks;
+        problem<float> a = p;
+        deq::deq_attention(deq::exec::threads{2}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), cfg, deq::parse_mask_rule(rule),
+                           {}, &masks);
+        CHECK(masks.refined == deq::select_elements(deq::exec::serial{}, scores.cview(), {}, deq::parse_mask_rule(rule)));
+    }
+}

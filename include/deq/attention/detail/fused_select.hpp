@@ -58,6 +58,43 @@ struct fused_select_kernel {
     S* row_max;                               ///< Output of the row_max step.
     index_t* status;                          ///< Per row: select_row_ok or the first non-finite key.
     arch::isa tier;                           ///< Tier of the softmax rows.
+    S* chunk_max = nullptr;                   ///< Per row and chunk of predictor_key_chunk keys, the maximum of Ŝ
+                                              ///< (written by the row_max step, read by the threshold step), or null.
+
+    /// The threshold step on raw scores with chunk maxima from the row_max step: a chunk whose maximum
+    /// decides every comparison (no entry above t, or, inverse, every entry at most t) is not recomputed.
+    void threshold_by_chunks(index_t bh, index_t i0, index_t rows) const {
+        auto const& o = *ops;
+        index_t const lq = o.lq, lk = o.lk, b = bh / o.heads, h = bh - b * o.heads;
+        index_t const chunks = lk / predictor_key_chunk + (lk % predictor_key_chunk != 0 ? 1 : 0);
+        S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * predictor_key_chunk));
+        std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
+        S t[predictor_tile_rows];
+        for (index_t r = 0; r < rows; ++r) {
+            index_t const row = bh * lq + i0 + r;
+            t[r] = row_local ? alpha * row_max[row] : group_max != nullptr ? alpha * group_max[row / rows_per_group] : threshold;
+            select_clear_row(out.row(b, h, i0 + r), out.words_per_row());
+        }
+        for (index_t c = 0; c < chunks; ++c) {
+            index_t const j0 = c * predictor_key_chunk, keys = std::min(predictor_key_chunk, lk - j0);
+            bool compute = false;
+            for (index_t r = 0; r < rows && !compute; ++r) compute = chunk_max[(bh * lq + i0 + r) * chunks + c] > t[r];
+            if (!compute) {  // no entry of the chunk exceeds its row's threshold
+                if (inverse) {
+                    for (index_t r = 0; r < rows; ++r) {
+                        std::uint64_t* words = out.row(b, h, i0 + r);
+                        for (index_t j = j0; j < j0 + keys; ++j) words[j / 64] |= std::uint64_t{1} << (j % 64);
+                    }
+                }
+                continue;
+            }
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x, predictor_key_chunk, dots);
+            for (index_t r = 0; r < rows; ++r) {
+                // the chunk's bits: j0 is a multiple of 64, so the chunk starts a mask word
+                select_threshold_row(x + r * predictor_key_chunk, keys, inverse, t[r], out.row(b, h, i0 + r) + j0 / 64, tier);
+            }
+        }
+    }
 
     void operator()(index_t item) const {
         auto const& o = *ops;
@@ -67,6 +104,10 @@ struct fused_select_kernel {
         index_t const i0 = (item - bh * blocks) * predictor_tile_rows;
         index_t const rows = std::min(predictor_tile_rows, lq - i0);
         index_t const b = bh / o.heads, h = bh - b * o.heads;
+        if (step == fused_select_step::threshold && chunk_max != nullptr && !softmax) {
+            threshold_by_chunks(bh, i0, rows);
+            return;
+        }
         S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * lk));
         std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
         for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
@@ -91,7 +132,18 @@ struct fused_select_kernel {
                 if (step != fused_select_step::rank) row_max_checked(xr, lk, xmax, tier);
             }
             switch (step) {
-                case fused_select_step::row_max: row_max[row] = xmax; break;
+                case fused_select_step::row_max:
+                    row_max[row] = xmax;
+                    if (chunk_max != nullptr) {
+                        index_t const chunks = lk / predictor_key_chunk + (lk % predictor_key_chunk != 0 ? 1 : 0);
+                        for (index_t c = 0; c < chunks; ++c) {
+                            index_t const j0 = c * predictor_key_chunk;
+                            S m = S(0);
+                            row_max_checked(xr + j0, std::min(predictor_key_chunk, lk - j0), m, tier);
+                            chunk_max[row * chunks + c] = m;
+                        }
+                    }
+                    break;
                 case fused_select_step::threshold: {
                     S const t = row_local ? alpha * xmax
                                 : group_max != nullptr ? alpha * group_max[row / rows_per_group]
@@ -160,9 +212,16 @@ void fused_select(Space const& space, predictor_operands<S, Level> const& o, key
                 break;
             }
             std::vector<S> row_max(static_cast<std::size_t>(rows));
+            // On raw scores, the maxima of chunks of keys let the selection pass skip the chunks whose
+            // maximum already decides every comparison (most of them for DEQ's α = 0.8).
+            std::vector<S> chunk_max;
+            if (!kernel.softmax) chunk_max.assign(static_cast<std::size_t>(rows * (o.lk / predictor_key_chunk + 1)), S(0));
             fused_select_kernel<S, Level> maxima = kernel;
             maxima.step = fused_select_step::row_max;
             maxima.row_max = row_max.data();
+            maxima.chunk_max = chunk_max.empty() ? nullptr : chunk_max.data();
+            kernel.chunk_max = maxima.chunk_max;
+            kernel.row_max = row_max.data();
             exec::parallel_for(space, items, maxima);
             fused_select_check_status(status, o.heads, o.lq);
             index_t const per_group = rule.granularity == max_granularity::sequence ? o.heads * o.lq
