@@ -7,7 +7,8 @@
 ///     X = LayerNorm(word[ids] + token_type[types] + position[0..L))                      (embeddings)
 ///     per layer:
 ///       Q, K, V = X·Wqᵀ + bq, X·Wkᵀ + bk, X·Wvᵀ + bv          (one linear_concat; heads split as [B, H, L, d] views)
-///       C = attention(Q, K, V) in the selected mode, padded keys at -10000 (deq::attention and pipelines)
+///       C = attention(Q, K, V) in the selected mode, padded keys at -10000 (deq::attention and the
+///           pipelines of deq/attention/pipelines.hpp: the library's fused kernels in every mode)
 ///       X1 = LayerNorm(C·Woᵀ + bo + X)
 ///       X = LayerNorm(GELU(X1·Wiᵀ + bi)·Wo2ᵀ + bo2 + X1)      (erf GELU, erf within 2e-7: deq::erf_vectorizable)
 ///
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "../attention/attention.hpp"
+#include "../attention/pipelines.hpp"
 #include "../attention/options.hpp"
 #include "../core/accumulator.hpp"
 #include "../core/bit_mask.hpp"
@@ -55,7 +57,6 @@
 #include "../predict/sanger_predictor.hpp"
 #include "attention_mode.hpp"
 #include "blas.hpp"
-#include "detail/dense_attention.hpp"
 #include "config.hpp"
 #include "detail/kernels.hpp"
 #include "inputs.hpp"
@@ -78,11 +79,6 @@ struct forward_options {
     bool output_hidden_states = false;
     /// Also return every layer's kept and refined masks (the trace of the mode).
     bool keep_masks = false;
-    /// In dense mode, compute attention with two CBLAS `sgemm` per sequence and head and the row kernel's
-    /// softmax between them (deq/bert/detail/dense_attention.hpp: faster; outputs differ from
-    /// deq::attention by rounding only, statistics are identical). Set to false to run every attention
-    /// call through deq::attention on the execution space (e.g. to cost it on deq::exec::accelerator).
-    bool blas_dense_attention = true;
     /// Policy for query rows whose every real key is pruned (deq::empty_row_policy).
     empty_row_policy empty_rows = empty_row_policy::reference;
     /// Optional per-layer observer of the projected queries and keys.
@@ -176,7 +172,7 @@ public:
 
     /// Runs the encoder on one batch.
     /// @tparam T     Activation type: float (default) or double (reference precision, see the file
-    ///               documentation; the BLAS shortcut of forward_options::blas_dense_attention is float only).
+    ///               documentation).
     /// @tparam Space A host execution space (element-wise kernels and attention).
     /// @param space   Execution space.
     /// @param input   The batch (validated against the configuration).
@@ -246,50 +242,38 @@ public:
                 }
             }
 
-            attention_options<T> ao;
-            ao.padding = padding;
-            ao.empty_rows = options.empty_rows;
+            // Every mode through the library's pipelines (fused predictor, flash kernels); the masks they
+            // built come back through pipeline_masks.
             layer_masks masks;
-            tensor<accum_t<T>, 4> predicted;
+            layer_attention_stats ls;
+            pipeline_masks built;
             switch (mode.type) {
-                case attention_mode::kind::dense: break;
-                case attention_mode::kind::static_mask: ao.kept = static_mask.view(); break;
-                case attention_mode::kind::sanger:
-                case attention_mode::kind::deq:
-                case attention_mode::kind::three_level: {
-                    predicted = tensor<accum_t<T>, 4>({batch, heads, length, length});
-                    predict_scores(space, q, k, thresholds_->config(n), predicted.view());
-                    if (mode.type == attention_mode::kind::sanger) {
-                        masks.kept = bit_mask(batch, heads, length, length);
-                        select_elements(space, predicted.cview(), padding, mode.prune, masks.kept.view());
-                        ao.kept = masks.kept.view();
-                    } else if (mode.type == attention_mode::kind::deq) {
-                        masks.refined = bit_mask(batch, heads, length, length);
-                        select_elements(space, predicted.cview(), padding, mode.refine, masks.refined.view());
-                        ao.refined = masks.refined.view();
-                        ao.predicted = predicted.cview();
-                    } else {
-                        precision_map map = make_precision_map(space, predicted.cview(), padding, mode.prune, mode.refine);
-                        masks.kept = std::move(map.kept);
-                        masks.refined = std::move(map.refined);
-                        ao.kept = masks.kept.view();
-                        ao.refined = masks.refined.view();
-                        ao.predicted = predicted.cview();
-                    }
+                case attention_mode::kind::dense: {
+                    attention_options<accum_t<T>> dense;
+                    dense.padding = padding;
+                    dense.empty_rows = options.empty_rows;
+                    ls.stats = attention(space, q, k, v, o, dense);
                     break;
                 }
+                case attention_mode::kind::static_mask:
+                    ls.stats = static_sparse_attention(space, q, k, v, o, static_mask.view(), padding, options.empty_rows);
+                    break;
+                case attention_mode::kind::sanger:
+                    ls.stats = sanger_attention(space, q, k, v, o, thresholds_->config(n), mode.prune, padding, options.empty_rows, &built);
+                    break;
+                case attention_mode::kind::deq:
+                    ls.stats = deq_attention(space, q, k, v, o, thresholds_->config(n), mode.refine, padding, &built);
+                    break;
+                case attention_mode::kind::three_level:
+                    ls.stats = three_level_attention(space, q, k, v, o, thresholds_->config(n), mode.prune, mode.refine, padding,
+                                                     options.empty_rows, &built);
+                    break;
             }
-            layer_attention_stats ls;
-            bool blas_attention = false;
-            if constexpr (std::is_same_v<T, float>) {
-                blas_attention = mode.type == attention_mode::kind::dense && options.blas_dense_attention &&
-                                 detail::bert_dense_attention_applies(q, k, v, o, ao);
-                if (blas_attention) ls.stats = detail::bert_dense_attention(space, q, k, v, o, ao);
-            }
-            if (!blas_attention) ls.stats = attention(space, q, k, v, o, ao);
-            if (!ao.refined.empty()) {
+            masks.kept = std::move(built.kept);
+            masks.refined = std::move(built.refined);
+            if (!masks.refined.empty()) {
                 exec::parallel_for(space, batch * heads * length,
-                                   detail::bert_empty_row_kernel{ao.refined, valid_words.data(), padding, empty_flags.data(), heads, length});
+                                   detail::bert_empty_row_kernel{masks.refined.view(), valid_words.data(), padding, empty_flags.data(), heads, length});
                 for (std::uint8_t f : empty_flags) ls.unrefined_rows += f;
             } else {
                 ls.unrefined_rows = ls.stats.empty_rows;

@@ -151,9 +151,7 @@ TEST_CASE("bert_model predictor modes: identities, statistics and the naive forw
     auto const model = tiny_model();
     auto const in = tiny_input(model.config(), {25, 12, 19});
     deq::exec::serial const serial;
-    deq::bert::forward_options through_deq;  // dense attention through deq::attention, not the BLAS path
-    through_deq.blas_dense_attention = false;
-    auto const dense = model.forward(serial, in, attention_mode::dense(), through_deq);
+    auto const dense = model.forward(serial, in, attention_mode::dense());
 
     // refining everything is dense attention (deq's kernel), bit for bit; so is three-level with all/all
     CHECK(same(model.forward(serial, in, attention_mode::deq(deq::mask_rule::keep_all())).last_hidden_state, dense.last_hidden_state));
@@ -301,30 +299,3 @@ TEST_CASE("model_input::from_encodings pads to the longest sequence") {
     CHECK_THROWS_AS(deq::bert::model_input::from_encodings(std::vector<enc>{{{1, 2}, {0}, {1, 1}}}), deq::invalid_argument);
 }
 
-TEST_CASE("bert_model: dense attention on the BLAS equals deq::attention up to rounding, with the same statistics") {
-    auto const model = tiny_model();
-    auto const in = tiny_input(model.config(), {33, 7, 21});
-    deq::exec::threads const space{2};
-    deq::bert::forward_options blas, generic;
-    blas.output_hidden_states = generic.output_hidden_states = true;
-    generic.blas_dense_attention = false;
-    auto const a = model.forward(space, in, attention_mode::dense(), blas);
-    auto const b = model.forward(space, in, attention_mode::dense(), generic);
-    REQUIRE(a.hidden_states.size() == b.hidden_states.size());
-    float worst = 0;
-    for (std::size_t n = 0; n < a.hidden_states.size(); ++n)
-        for (std::size_t i = 0; i < a.hidden_states[n].storage().size(); ++i)
-            worst = std::max(worst, std::fabs(a.hidden_states[n].storage()[i] - b.hidden_states[n].storage()[i]));
-    CHECK(worst < 1e-4f);
-    CHECK(worst > 0.0f);  // really two different computations
-    REQUIRE(a.layers.size() == b.layers.size());
-    for (std::size_t n = 0; n < a.layers.size(); ++n) {
-        CHECK(a.layers[n].stats.valid_pairs == b.layers[n].stats.valid_pairs);
-        CHECK(a.layers[n].stats.kept_pairs == b.layers[n].stats.kept_pairs);
-        CHECK(a.layers[n].stats.refined_pairs == b.layers[n].stats.refined_pairs);
-        CHECK(a.layers[n].stats.rows == b.layers[n].stats.rows);
-        CHECK(a.layers[n].stats.empty_rows == b.layers[n].stats.empty_rows);
-        CHECK(a.layers[n].stats.exact_scores == b.layers[n].stats.exact_scores);
-        CHECK(a.layers[n].stats.density == b.layers[n].stats.density);
-    }
-}
