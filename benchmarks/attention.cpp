@@ -20,6 +20,8 @@
 //
 //   attention --inputs FILE [--modes dense,sanger:0.02,deq:adamax_nb80,predictor] [--threads 1,2]
 //             [--warmup 2] [--repeats 20] [--min-repeats 3] [--budget 6] [--json FILE]
+#include "bench_support.hpp"
+
 #include <deq/arch/isa.hpp>
 #include <deq/attention/attention.hpp>
 #include <deq/attention/pipelines.hpp>
@@ -53,26 +55,8 @@ struct options {
     double budget = 6.0;
 };
 
-std::vector<std::string> split(std::string const& s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= s.size()) {
-        auto const end = s.find(sep, start);
-        out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
-int positive(std::string const& flag, std::string const& value) {
-    char* end = nullptr;
-    long const v = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || v < 1 || v > 1 << 20) {
-        throw deq::invalid_argument(flag + ": expected a positive integer, got '" + value + "'");
-    }
-    return static_cast<int>(v);
-}
+using deq_bench::positive;
+using deq_bench::split;
 
 options parse(int argc, char** argv) {
     options o;
@@ -87,10 +71,10 @@ options parse(int argc, char** argv) {
         else if (a == "--modes") o.modes = split(next(), ',');
         else if (a == "--threads") {
             o.threads.clear();
-            for (auto const& t : split(next(), ',')) o.threads.push_back(positive("--threads", t));
-        } else if (a == "--warmup") o.warmup = positive("--warmup", next()) - 1 + 1;
-        else if (a == "--repeats") o.repeats = positive("--repeats", next());
-        else if (a == "--min-repeats") o.min_repeats = positive("--min-repeats", next());
+            for (auto const& t : split(next(), ',')) o.threads.push_back(static_cast<int>(positive("--threads", t)));
+        } else if (a == "--warmup") o.warmup = std::stoi(next());
+        else if (a == "--repeats") o.repeats = static_cast<int>(positive("--repeats", next()));
+        else if (a == "--min-repeats") o.min_repeats = static_cast<int>(positive("--min-repeats", next()));
         else if (a == "--budget") o.budget = std::stod(next());
         else if (a == "--help" || a == "-h") {
             std::cout << "attention --inputs FILE [--modes dense,sanger:0.02,deq:adamax_nb80,predictor] [--threads 1,2]\n"

@@ -15,6 +15,8 @@
 //
 //   bert_latency --model DIR [--data-dir D] [--shapes 1x128,8x128,1x384] [--modes dense,...]
 //                [--threads N] [--warmup N] [--repeats N] [--json FILE] [--strict]
+#include "bench_support.hpp"
+
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/encoder.hpp>
 #include <deq/bert/model_folder.hpp>
@@ -50,24 +52,8 @@ struct options {
     bool strict = false;
 };
 
-std::vector<std::string> split(std::string const& s, char sep) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= s.size()) {
-        auto const end = s.find(sep, start);
-        out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
-long positive(std::string const& flag, std::string const& value) {
-    char* end = nullptr;
-    long const v = std::strtol(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || v < 1) throw deq::invalid_argument(flag + ": expected a positive integer, got '" + value + "'");
-    return v;
-}
+using deq_bench::positive;
+using deq_bench::split;
 
 options parse(int argc, char** argv) {
     options o;

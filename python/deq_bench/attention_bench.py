@@ -31,13 +31,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-
-def percentile(values, p):
-    v = sorted(values)
-    pos = p * (len(v) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from deq_bench.bert_latency_torch import percentile  # noqa: E402
 
 
 def synthetic_qkv(b, h, length, d, seed):

@@ -18,6 +18,23 @@
 
 namespace deq {
 
+namespace detail {
+
+/// `p · 2^n` as the product of two powers of two built from their bits (both normal for n in
+/// [-151, 129], so results in the subnormal range round once): the last step of the exponentials below.
+/// @param p The polynomial's value on the reduced argument.
+/// @param n The power of two.
+/// @return p · 2^n.
+inline float exp_scale(float p, std::int32_t n) noexcept {
+    std::int32_t const n1 = n >> 1;
+    std::int32_t const n2 = n - n1;
+    float const s1 = std::bit_cast<float>(static_cast<std::uint32_t>(n1 + 127) << 23);
+    float const s2 = std::bit_cast<float>(static_cast<std::uint32_t>(n2 + 127) << 23);
+    return p * s1 * s2;
+}
+
+}  // namespace detail
+
 /// exp(@p x) in float without a library call; see the file documentation for the method and accuracy.
 /// Loops over arrays that call it vectorise with GCC and Clang without -ffast-math (at -O3; at -O2 GCC 12
 /// vectorises only loops of a fixed trip count, e.g. an inner loop over 16 elements).
@@ -42,16 +59,9 @@ inline float exp_vectorizable(float x) noexcept {
              z +
          r) +
         1.0f;
-    std::int32_t const n1 = ni >> 1;  // 2^n = 2^n1 * 2^n2, both normal for n in [-151, 129]
-    std::int32_t const n2 = ni - n1;
-    float const s1 = std::bit_cast<float>(static_cast<std::uint32_t>(n1 + 127) << 23);
-    float const s2 = std::bit_cast<float>(static_cast<std::uint32_t>(n2 + 127) << 23);
-    return p * s1 * s2;
+    return detail::exp_scale(p, ni);
 }
 
-}  // namespace deq
-
-namespace deq {
 
 /// exp(@p x) in float with the polynomial of exp_vectorizable() evaluated with fused multiply-adds
 /// (`std::fma`): every operation is an IEEE single-rounding operation that no compiler setting can
@@ -78,11 +88,7 @@ inline float exp_fused(float x) noexcept {
     p = std::fma(p, r, 5.0000001201e-1f);
     p = std::fma(p, z, r);
     p = p + 1.0f;
-    std::int32_t const n1 = ni >> 1;  // 2^n = 2^n1 * 2^n2, both normal for n in [-151, 129]
-    std::int32_t const n2 = ni - n1;
-    float const s1 = std::bit_cast<float>(static_cast<std::uint32_t>(n1 + 127) << 23);
-    float const s2 = std::bit_cast<float>(static_cast<std::uint32_t>(n2 + 127) << 23);
-    return p * s1 * s2;
+    return detail::exp_scale(p, ni);
 }
 
 }  // namespace deq
