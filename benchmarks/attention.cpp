@@ -19,7 +19,9 @@
 // predicted scores), computed with deq's reference kernel in double.
 //
 //   attention --inputs FILE [--modes dense,sanger:0.02,deq:adamax_nb80,predictor] [--threads 1,2]
-//             [--warmup 2] [--repeats 20] [--min-repeats 3] [--budget 6] [--json FILE]
+//             [--warmup 2] [--repeats 20] [--min-repeats 3] [--budget 6] [--no-accuracy] [--json FILE]
+// The JSON document also holds the process's peak resident memory (run one mode with --no-accuracy to
+// measure what that mode allocates) next to the size of q, k, v and the output.
 #include "bench_support.hpp"
 
 #include <deq/arch/isa.hpp>
@@ -39,6 +41,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,7 +56,18 @@ struct options {
     std::vector<int> threads{1, 2};
     int warmup = 2, repeats = 20, min_repeats = 3;
     double budget = 6.0;
+    bool accuracy = true;
 };
+
+/// The process's peak resident set (VmHWM of /proc/self/status) in MiB, or -1 where unavailable.
+double peak_rss_mib() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+    }
+    return -1;
+}
 
 using deq_bench::positive;
 using deq_bench::split;
@@ -76,6 +90,7 @@ options parse(int argc, char** argv) {
         else if (a == "--repeats") o.repeats = static_cast<int>(positive("--repeats", next()));
         else if (a == "--min-repeats") o.min_repeats = static_cast<int>(positive("--min-repeats", next()));
         else if (a == "--budget") o.budget = std::stod(next());
+        else if (a == "--no-accuracy") o.accuracy = false;
         else if (a == "--help" || a == "-h") {
             std::cout << "attention --inputs FILE [--modes dense,sanger:0.02,deq:adamax_nb80,predictor] [--threads 1,2]\n"
                          "          [--warmup N] [--repeats N] [--min-repeats N] [--budget SECONDS] [--json FILE]\n";
@@ -152,20 +167,24 @@ accuracy compare(deq::tensor_view<float const, 4> got, deq::tensor<double, 4> co
 
 int main(int argc, char** argv) try {
     options const o = parse(argc, argv);
-    auto const file = deq::io::safetensors_file::open(o.inputs);
-    auto const q = file.get_float<4>("q");
-    auto const k = file.get_float<4>("k", {q.extent(0), q.extent(1), -1, q.extent(3)});
-    auto const v = file.get_float<4>("v", {k.extent(0), k.extent(1), k.extent(2), -1});
-    index_t const B = q.extent(0), H = q.extent(1), Lq = q.extent(2), Lk = k.extent(2), d = q.extent(3), dv = v.extent(3);
+    deq::tensor<float, 4> q, k, v;
     deq::tensor<std::uint8_t, 2> valid;
-    deq::key_padding padding;
-    if (file.contains("valid")) {
-        valid = file.get<std::uint8_t, 2>("valid", {B, Lk});
-        padding = deq::key_padding{valid.cview()};
+    std::optional<double> tq, tk;
+    {  // the file's bytes are released once the tensors are read (the peak memory counts what the calls use)
+        auto const file = deq::io::safetensors_file::open(o.inputs);
+        q = file.get_float<4>("q");
+        k = file.get_float<4>("k", {q.extent(0), q.extent(1), -1, q.extent(3)});
+        v = file.get_float<4>("v", {k.extent(0), k.extent(1), k.extent(2), -1});
+        if (file.contains("valid")) valid = file.get<std::uint8_t, 2>("valid", {q.extent(0), k.extent(2)});
+        if (file.contains("threshold_q")) tq = file.get_scalar<double>("threshold_q");
+        if (file.contains("threshold_k")) tk = file.get_scalar<double>("threshold_k");
     }
+    index_t const B = q.extent(0), H = q.extent(1), Lq = q.extent(2), Lk = k.extent(2), d = q.extent(3), dv = v.extent(3);
+    deq::key_padding padding;
+    if (valid.size() > 0) padding = deq::key_padding{valid.cview()};
     deq::predictor_config config = deq::calibrate_predictor(q.cview(), k.cview(), 4);
-    if (file.contains("threshold_q")) config.threshold_q = file.get_scalar<double>("threshold_q");
-    if (file.contains("threshold_k")) config.threshold_k = file.get_scalar<double>("threshold_k");
+    if (tq) config.threshold_q = *tq;
+    if (tk) config.threshold_k = *tk;
     config.validate();
 
     deq::io::json doc = deq::io::json::object();
@@ -178,7 +197,12 @@ int main(int argc, char** argv) try {
     double const dense_flops = 4.0 * static_cast<double>(B * H) * static_cast<double>(Lq) * static_cast<double>(Lk) * static_cast<double>(d);
 
     // The float64 references of the first sequence, one per mode (computed once).
-    auto const q64 = widen(first(q)), k64 = widen(first(k)), v64 = widen(first(v));
+    deq::tensor<double, 4> q64, k64, v64;
+    if (o.accuracy) {
+        q64 = widen(first(q));
+        k64 = widen(first(k));
+        v64 = widen(first(v));
+    }
     deq::key_padding const padding1 = padding.none() ? padding : deq::key_padding{deq::tensor_view<std::uint8_t const, 2>(valid.data(), {1, Lk})};
 
     for (std::string const& mode : o.modes) {
@@ -232,7 +256,7 @@ int main(int argc, char** argv) try {
                 r["empty_rows"] = (stats.empty_rows);
                 r["exact_scores"] = (stats.exact_scores);
             }
-            if (kind != "predictor" && threads == o.threads.front()) {
+            if (o.accuracy && kind != "predictor" && threads == o.threads.front()) {
                 // Accuracy on the first heads of the first sequence, against float64 with the same masks.
                 index_t const Ha = std::min(accuracy_heads, H);
                 deq::attention_options<double> ref;
@@ -265,6 +289,9 @@ int main(int argc, char** argv) try {
         }
     }
     doc["results"] = (std::move(results));
+    doc["peak_rss_mib"] = peak_rss_mib();
+    double const operands = static_cast<double>(q.size() + k.size() + v.size() + B * H * Lq * dv) * sizeof(float) / (1024.0 * 1024.0);
+    doc["inputs_outputs_mib"] = operands;
     std::string const text = doc.dump(2);
     std::cout << text << "\n";
     if (!o.json_out.empty()) {

@@ -32,6 +32,13 @@
 #include "predictor_avx512.hpp"
 
 #if DEQ_ARCH_X86
+// GCC 12 warns about the `__m512 __Y = __Y;` idiom of its own intrinsic headers once they are inlined
+// (GCC bug 105593, fixed in GCC 13): silenced for the intrinsics and the kernels of this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace deq::arch::avx512 {
@@ -358,5 +365,9 @@ DEQ_TARGET_AVX512 inline void flash_finish(int n, flash_row* rows, index_t dv, f
 }
 
 }  // namespace deq::arch::avx512
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // DEQ_ARCH_X86

@@ -21,6 +21,13 @@
 #include "predictor_avx512.hpp"
 
 #if DEQ_ARCH_X86
+// GCC 12 warns about the `__m512 __Y = __Y;` idiom of its own intrinsic headers once they are inlined
+// (GCC bug 105593, fixed in GCC 13): silenced for the intrinsics and the kernels of this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 /// The target attribute of deq's AVX2 kernels.
@@ -169,5 +176,9 @@ DEQ_TARGET_AVX2 inline void quantize_row(float const* x, index_t n, float norm, 
 }
 
 }  // namespace deq::arch::avx2
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // DEQ_ARCH_X86

@@ -21,6 +21,13 @@
 #include "isa.hpp"
 
 #if DEQ_ARCH_X86
+// GCC 12 warns about the `__m512 __Y = __Y;` idiom of its own intrinsic headers once they are inlined
+// (GCC bug 105593, fixed in GCC 13): silenced for the intrinsics and the kernels of this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 /// The target attribute of deq's AVX-512 kernels.
@@ -212,5 +219,9 @@ DEQ_TARGET_AVX512 inline void quantize_row(float const* x, index_t n, float norm
 }
 
 }  // namespace deq::arch::avx512
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #endif  // DEQ_ARCH_X86
