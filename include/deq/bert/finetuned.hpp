@@ -91,6 +91,7 @@ struct finetuned_config {
             c.num_labels = labels->as_int(1, 1 << 20);
         } else if (id2label != nullptr && !id2label->is_null()) {
             c.num_labels = static_cast<index_t>(id2label->size());
+            if (c.num_labels < 1) id2label->fail("has no entries (and there is no num_labels): a head needs at least one label");
         }
         if (id2label != nullptr && !id2label->is_null()) {
             if (static_cast<index_t>(id2label->size()) != c.num_labels) {

@@ -148,6 +148,10 @@ TEST_CASE("sequence_classifier: inconsistent checkpoints are errors naming the f
     expect(replace(config_json, R"("problem_type": "single_label_classification")", R"("problem_type": "multi_label_classification")"), 3,
            true, "field 'problem_type'");
     expect(replace(config_json, R"("2": "c")", R"("5": "c")"), 3, true, "field 'id2label'");
+    // An empty id2label without num_labels would be a head of zero labels (a fuzz finding).
+    expect(replace(config_json, R"("num_labels": 3, "problem_type": "single_label_classification", "id2label": {"0": "a", "2": "c", "1": "b"},)",
+                   R"("id2label": {},)"),
+           3, true, "field 'id2label': has no entries");
     expect(replace(config_json, R"("eval_padding": "none")", R"("eval_padding": "longest")"), 3, true, "field 'deq.eval_padding'");
     expect(replace(config_json, R"("max_seq_length": 32)", R"("max_seq_length": 65)"), 3, true, "field 'deq.max_seq_length'");
     expect(replace(config_json, R"("attention_mode": "deq:adamax:0.8:sequence:logits")", R"("attention_mode": "deq:sometimes")"), 3, true,
