@@ -134,6 +134,7 @@ attention_stats pipeline_dispatch(Space const& space, tensor_view<T const, 4> q,
 /// @param theta      Pruning threshold θ in [0, 1] (reference: 0.02, 0.002).
 /// @param padding    Key padding [B, Lk] or none.
 /// @param empty_rows Policy for rows whose every real key is pruned.
+/// @param masks      If not null, receives the kept mask it built.
 /// @return Statistics: `density` is Sanger's `overall-sparsity` (kept fraction of the valid pairs).
 /// @throws As predict_scores(), mask_rule::probability() and attention().
 template <exec::host_execution_space Space, attention_element T>
@@ -191,6 +192,7 @@ attention_stats sanger_attention(Space const& space, tensor_view<T const, 4> q, 
 /// @param config  Predictor thresholds and bit width.
 /// @param refine  Refinement rule.
 /// @param padding Key padding [B, Lk] or none.
+/// @param masks   If not null, receives the refined mask it built.
 /// @return Statistics: `refinement_ratio` is DEQ's logged refinement ratio.
 /// @throws As predict_scores(), select_elements() and attention().
 template <exec::host_execution_space Space, attention_element T>
@@ -222,6 +224,7 @@ attention_stats deq_attention(Space const& space, tensor_view<T const, 4> q, ten
 /// @param refine     Rule selecting the refined entries among the kept ones.
 /// @param padding    Key padding [B, Lk] or none.
 /// @param empty_rows Policy for rows whose every real key is pruned.
+/// @param masks      If not null, receives the kept and refined masks it built.
 /// @return Statistics (density = kept fraction, refinement_ratio = high-precision fraction).
 /// @throws As predict_scores(), make_precision_map() and attention().
 template <exec::host_execution_space Space, attention_element T>
