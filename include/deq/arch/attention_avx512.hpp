@@ -158,7 +158,40 @@ struct flash_head {
     index_t dv = 0;                          ///< Value dimension.
     float sqrt_d = 1;                        ///< sqrt(d) in float (scores are divided by it).
     std::uint64_t const* padded = nullptr;   ///< Per tile, the padded keys of this sequence (bit = padded); null: none.
+    float const* k_rows = nullptr;           ///< Keys row by row (key j at k_rows + j * k_row, dim contiguous floats),
+                                             ///< for scores computed one by one (flash_scores::sparse).
+    index_t k_row = 0;                       ///< Stride between the rows of k_rows.
 };
+
+/// How a tile's exact scores q·k / sqrt(d) are computed.
+enum class flash_scores {
+    none,    ///< Not at all: every score of the tile is a predicted one.
+    sparse,  ///< One by one, only the refined entries (few of them).
+    dense    ///< As a register tile, every entry.
+};
+
+/// Refined entries of a group's tile up to which flash_scores::sparse is cheaper than the dense tile,
+/// per row of the group (one dot product costs about a tenth of a row of the register tile).
+inline constexpr int flash_sparse_per_row = 8;
+
+/// The dot product of a query row (pre-scaled) with one key row, 16 entries at a time.
+/// @param q   The query row.
+/// @param k   The key row.
+/// @param dim Entries.
+/// @return Σ_t q[t] k[t].
+DEQ_TARGET_AVX512 inline float flash_dot(float const* q, float const* k, index_t dim) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    index_t t = 0;
+    for (; t + 32 <= dim; t += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + t), _mm512_loadu_ps(k + t), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + t + 16), _mm512_loadu_ps(k + t + 16), a1);
+    }
+    for (; t < dim; t += 16) {
+        __mmask16 const m = dim - t >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (dim - t)) - 1u);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + t), _mm512_maskz_loadu_ps(m, k + t), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
 
 /// The state of one query row in a group.
 struct flash_row {
@@ -191,11 +224,11 @@ DEQ_TARGET_AVX512 inline float hsum(__m512 x) { return _mm512_reduce_add_ps(x); 
 /// @param acc   Output accumulators, R x dv_padded floats (dv_padded a multiple of 16).
 /// @param ldacc Row stride of @p acc.
 /// @param pbuf  R x 64 floats of scratch for the probabilities.
-/// @param exact Whether any row of the group needs an exact score in this tile (false: every score of
-///              the tile is a predicted one, and the q·k products are not computed).
+/// @param scores How the exact scores of the tile are computed (none: every score is a predicted one;
+///               sparse: only the refined entries, which needs `h.k_rows`).
 template <int R>
 DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, index_t tile, float* acc, index_t ldacc,
-                                         float* pbuf, bool exact) {
+                                         float* pbuf, flash_scores scores) {
     static_assert(R >= 1 && R <= flash_rows);
     index_t const j0 = tile * flash_keys;
     index_t const nk = h.lk - j0 < flash_keys ? h.lk - j0 : flash_keys;
@@ -208,6 +241,21 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) s[r][c] = _mm512_setzero_ps();
     float const* kt = h.kt + tile * h.dim * flash_keys;
+    if (scores == flash_scores::sparse) {  // the refined entries one by one, into pbuf (then loaded per lane)
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            for (std::uint64_t w = rows[r].refined[tile] & in_range; w != 0; w &= w - 1) {
+                int const jj = __builtin_ctzll(w);
+                pbuf[r * flash_keys + jj] = flash_dot(rows[r].q, h.k_rows + (j0 + jj) * h.k_row, h.dim);
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) {
+                auto const m = static_cast<__mmask16>((rows[r].refined[tile] & in_range) >> (16 * c));
+                s[r][c] = _mm512_maskz_loadu_ps(m, pbuf + r * flash_keys + 16 * c);
+            }
+        }
+    }
+    bool const exact = scores == flash_scores::dense;
     for (index_t t = 0; exact && t < h.dim; ++t) {
         __m512 const k0 = _mm512_loadu_ps(kt + t * flash_keys), k1 = _mm512_loadu_ps(kt + t * flash_keys + 16),
                      k2 = _mm512_loadu_ps(kt + t * flash_keys + 32), k3 = _mm512_loadu_ps(kt + t * flash_keys + 48);
@@ -331,16 +379,16 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
 /// @param acc   Output accumulators.
 /// @param ldacc Row stride of @p acc.
 /// @param pbuf  Probability scratch.
-/// @param exact Whether the tile needs exact scores (see flash_tile()).
+/// @param scores How the exact scores are computed (see flash_tile()).
 DEQ_TARGET_AVX512 inline void flash_tile_rows(int n, flash_head const& h, flash_row* rows, index_t tile, float* acc,
-                                              index_t ldacc, float* pbuf, bool exact) {
+                                              index_t ldacc, float* pbuf, flash_scores scores) {
     switch (n) {
-        case 6: flash_tile<6>(h, rows, tile, acc, ldacc, pbuf, exact); break;
-        case 5: flash_tile<5>(h, rows, tile, acc, ldacc, pbuf, exact); break;
-        case 4: flash_tile<4>(h, rows, tile, acc, ldacc, pbuf, exact); break;
-        case 3: flash_tile<3>(h, rows, tile, acc, ldacc, pbuf, exact); break;
-        case 2: flash_tile<2>(h, rows, tile, acc, ldacc, pbuf, exact); break;
-        default: flash_tile<1>(h, rows, tile, acc, ldacc, pbuf, exact); break;
+        case 6: flash_tile<6>(h, rows, tile, acc, ldacc, pbuf, scores); break;
+        case 5: flash_tile<5>(h, rows, tile, acc, ldacc, pbuf, scores); break;
+        case 4: flash_tile<4>(h, rows, tile, acc, ldacc, pbuf, scores); break;
+        case 3: flash_tile<3>(h, rows, tile, acc, ldacc, pbuf, scores); break;
+        case 2: flash_tile<2>(h, rows, tile, acc, ldacc, pbuf, scores); break;
+        default: flash_tile<1>(h, rows, tile, acc, ldacc, pbuf, scores); break;
     }
 }
 

@@ -13,6 +13,7 @@
 /// libraries of Debian 12).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "../core/tensor.hpp"
@@ -125,27 +126,63 @@ DEQ_TARGET_AVX2 inline void dot_tile(std::int8_t const* q, index_t ld, index_t r
     }
 }
 
+/// reciprocal_quotient_exact() of the AVX-512 file with AVX2 instructions (8 quotients per step).
+/// @param s     The divisor (positive, finite).
+/// @param y     1 / s rounded to float.
+/// @param bound The largest |x| (below 2^24).
+/// @return True when every quotient agrees bit for bit.
+DEQ_TARGET_AVX2 inline bool reciprocal_quotient_exact(float s, float y, std::int32_t bound) {
+    __m256 const vs = _mm256_set1_ps(s), vy = _mm256_set1_ps(y);
+    __m256i x = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i const step = _mm256_set1_epi32(8);
+    for (std::int32_t x0 = 0; x0 <= bound; x0 += 8, x = _mm256_add_epi32(x, step)) {
+        __m256 const xf = _mm256_cvtepi32_ps(x);
+        __m256 const q0 = _mm256_mul_ps(xf, vy);
+        __m256 const q1 = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, vs, xf), vy, q0);
+        __m256i const differ = _mm256_xor_si256(_mm256_castps_si256(q1), _mm256_castps_si256(_mm256_div_ps(xf, vs)));
+        if (_mm256_testz_si256(differ, differ) == 0) return false;
+    }
+    return true;
+}
+
 /// The float rescaling of a dot-product row, `S(dot) / sxy * (qn · kn_j) / sqrt_d` (bit-identical to
 /// the portable loop).
 /// @param dots   @p n dot products.
 /// @param qn     The query row's norm.
 /// @param kn     @p n key norms.
 /// @param sxy    sx · sy.
+/// @param inv    1 / sxy when reciprocal_quotient_exact() holds for every dot product, else 0 (divide).
 /// @param sqrt_d sqrt(d) in float.
 /// @param n      Number of entries.
 /// @param out    @p n scores.
-DEQ_TARGET_AVX2 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float sqrt_d,
-                                        index_t n, float* out) {
-    __m256 const vs = _mm256_set1_ps(sxy), vq = _mm256_set1_ps(qn), vd = _mm256_set1_ps(sqrt_d);
+DEQ_TARGET_AVX2 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
+                                        float sqrt_d, index_t n, float* out) {
+    __m256 const vs = _mm256_set1_ps(sxy), vq = _mm256_set1_ps(qn), vd = _mm256_set1_ps(sqrt_d), vi = _mm256_set1_ps(inv);
     bool const pow2 = avx512::is_power_of_two(sqrt_d);  // exact reciprocal (see the AVX-512 file)
+    bool const reciprocal = inv != 0.0f;
     __m256 const vr = _mm256_set1_ps(1.0f / sqrt_d);
     index_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        __m256 const x = _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(dots + j))), vs);
+        __m256 x = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<__m256i const*>(dots + j)));
+        if (reciprocal) {
+            __m256 const q0 = _mm256_mul_ps(x, vi);
+            x = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, vs, x), vi, q0);
+        } else {
+            x = _mm256_div_ps(x, vs);
+        }
         __m256 const y = _mm256_mul_ps(x, _mm256_mul_ps(vq, _mm256_loadu_ps(kn + j)));
         _mm256_storeu_ps(out + j, pow2 ? _mm256_mul_ps(y, vr) : _mm256_div_ps(y, vd));
     }
-    for (; j < n; ++j) out[j] = static_cast<float>(dots[j]) / sxy * (qn * kn[j]) / sqrt_d;
+    for (; j < n; ++j) {
+        float x = static_cast<float>(dots[j]);
+        if (reciprocal) {
+            float const q0 = x * inv;
+            x = std::fma(std::fma(-q0, sxy, x), inv, q0);
+        } else {
+            x = x / sxy;
+        }
+        out[j] = x * (qn * kn[j]) / sqrt_d;
+    }
 }
 
 /// Quantizes a normalised float row exactly as deq::quant::quantize_symmetric() (see the AVX-512

@@ -31,7 +31,7 @@
 #include <immintrin.h>
 
 /// The target attribute of deq's AVX-512 kernels.
-#define DEQ_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")))
+#define DEQ_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,popcnt")))
 
 namespace deq::arch::avx512 {
 
@@ -167,31 +167,68 @@ DEQ_TARGET_AVX512 inline void dot_tile(std::int8_t const* q, index_t ld, std::in
     }
 }
 
+/// Whether the quotient `x / s` of every integer x in [0, @p bound] equals its reciprocal form
+/// `fma(fma(-q0, s, x), y, q0)` with `q0 = x · y`, `y = 1 / s` (three fused operations instead of a
+/// division; both round to nearest and are odd in x, so negative x agree as well). Checked for every x
+/// with the instructions rescale_row() uses, so the replacement is exact by construction.
+/// @param s     The divisor (positive, finite).
+/// @param y     1 / s rounded to float.
+/// @param bound The largest |x| (below 2^24, where int32 -> float is exact).
+/// @return True when every quotient agrees bit for bit.
+DEQ_TARGET_AVX512 inline bool reciprocal_quotient_exact(float s, float y, std::int32_t bound) {
+    __m512 const vs = _mm512_set1_ps(s), vy = _mm512_set1_ps(y);
+    __m512i x = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i const step = _mm512_set1_epi32(16);
+    for (std::int32_t x0 = 0; x0 <= bound; x0 += 16, x = _mm512_add_epi32(x, step)) {
+        __m512 const xf = _mm512_cvtepi32_ps(x);
+        __m512 const q0 = _mm512_mul_ps(xf, vy);
+        __m512 const q1 = _mm512_fmadd_ps(_mm512_fnmadd_ps(q0, vs, xf), vy, q0);
+        __m512 const exact = _mm512_div_ps(xf, vs);
+        if (_mm512_cmpneq_epi32_mask(_mm512_castps_si512(q1), _mm512_castps_si512(exact)) != 0) return false;
+    }
+    return true;
+}
+
+/// `x / s`: a division, or with @p reciprocal the reciprocal form of reciprocal_quotient_exact().
+/// @param reciprocal Whether to use the reciprocal form.
+/// @param s          The divisor.
+/// @param y          1 / s.
+/// @param x          The dividends.
+/// @return The quotients.
+DEQ_TARGET_AVX512 inline __m512 quotient(bool reciprocal, __m512 s, __m512 y, __m512 x) {
+    if (!reciprocal) return _mm512_div_ps(x, s);
+    __m512 const q0 = _mm512_mul_ps(x, y);
+    return _mm512_fmadd_ps(_mm512_fnmadd_ps(q0, s, x), y, q0);
+}
+
 /// The float rescaling of a dot-product row, `S(dot) / sxy * (qn · kn_j) / sqrt_d`, in that order and
 /// with IEEE division (bit-identical to the portable loop; a power-of-two sqrt_d is exact either way).
 /// @param dots   @p n dot products.
 /// @param qn     The query row's norm.
 /// @param kn     @p n key norms.
 /// @param sxy    sx · sy.
+/// @param inv    1 / sxy when reciprocal_quotient_exact() holds for every dot product of the call, else 0
+///               (divide).
 /// @param sqrt_d sqrt(d) in float.
 /// @param n      Number of entries.
 /// @param out    @p n scores.
-DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float sqrt_d,
-                                          index_t n, float* out) {
-    __m512 const vs = _mm512_set1_ps(sxy), vq = _mm512_set1_ps(qn), vd = _mm512_set1_ps(sqrt_d);
+DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
+                                          float sqrt_d, index_t n, float* out) {
+    __m512 const vs = _mm512_set1_ps(sxy), vq = _mm512_set1_ps(qn), vd = _mm512_set1_ps(sqrt_d), vi = _mm512_set1_ps(inv);
     // Division by a power of two is exact multiplication by its reciprocal (same rounding of the same
     // real number, subnormal results included): sqrt(d) = 8 for d = 64.
     bool const pow2 = is_power_of_two(sqrt_d);
+    bool const reciprocal = inv != 0.0f;
     __m512 const vr = _mm512_set1_ps(1.0f / sqrt_d);
     index_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        __m512 const x = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)), vs);
+        __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)));
         __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_loadu_ps(kn + j)));
         _mm512_storeu_ps(out + j, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
     }
     if (j < n) {
         __mmask16 const m = static_cast<__mmask16>((1u << (n - j)) - 1u);
-        __m512 const x = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, dots + j)), vs);
+        __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, dots + j)));
         __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_maskz_loadu_ps(m, kn + j)));
         _mm512_mask_storeu_ps(out + j, m, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
     }

@@ -54,28 +54,42 @@ DEQ_TARGET_AVX512 inline __m512 exp_fused_ps(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
 }
 
-/// The predicted softmax of one row in place (see deq/mask/detail/softmax_row.hpp for the definition).
-/// @param x      @p n scores, overwritten by the probabilities.
+/// The mask of the first @p left lanes of 16.
+/// @param left Lanes left in the row.
+/// @return All 16 lanes when left >= 16.
+DEQ_TARGET_AVX512 inline __mmask16 lanes(index_t left) {
+    return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+/// Steps 1 to 3 of the predicted softmax of one row (see deq/mask/detail/softmax_row.hpp): the padding
+/// penalty, the maximum, `e_j = exp(x_j - m)` in place and their sum in the fixed tree.
+/// @param x      @p n scores, overwritten by e_j.
 /// @param n      Row length (>= 1).
 /// @param padded Padded-key words (bit j set: key j is padded), or null.
 /// @param pad    The padding penalty (-10000).
-DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t const* padded, float pad) {
+/// @return The sum of the e_j.
+DEQ_TARGET_AVX512 inline float softmax_exp_row(float* x, index_t n, std::uint64_t const* padded, float pad) {
     __m512 const vpad = _mm512_set1_ps(pad);
-    __m512 vmax = _mm512_set1_ps(-__builtin_inff());
-    for (index_t j = 0; j < n; j += 16) {
-        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+    // Two maxima, 32 entries per step (the maximum is exact in any order): the loop is not bound by
+    // the latency of one max chain.
+    __m512 m0 = _mm512_set1_ps(-__builtin_inff()), m1 = m0;
+    for (index_t j = 0; j < n; j += 32) {
+        __mmask16 const ma = lanes(n - j), mb = n - j > 16 ? lanes(n - j - 16) : static_cast<__mmask16>(0);
+        __m512 a = _mm512_maskz_loadu_ps(ma, x + j), b = _mm512_maskz_loadu_ps(mb, x + j + 16);
         if (padded != nullptr) {
-            auto const bits = static_cast<__mmask16>((padded[j / 64] >> (j % 64)) & 0xFFFFu);
-            v = _mm512_mask_add_ps(v, bits & m, v, vpad);
-            _mm512_mask_storeu_ps(x + j, m, v);
+            std::uint64_t const w = padded[j / 64] >> (j % 64);  // j % 64 is 0 or 32
+            a = _mm512_mask_add_ps(a, static_cast<__mmask16>(w & 0xFFFFu) & ma, a, vpad);
+            b = _mm512_mask_add_ps(b, static_cast<__mmask16>((w >> 16) & 0xFFFFu) & mb, b, vpad);
+            _mm512_mask_storeu_ps(x + j, ma, a);
+            _mm512_mask_storeu_ps(x + j + 16, mb, b);
         }
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+        m0 = _mm512_mask_max_ps(m0, ma, m0, a);
+        m1 = _mm512_mask_max_ps(m1, mb, m1, b);
     }
-    __m512 const vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    __m512 const vm = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
     __m512 part = _mm512_setzero_ps();
     for (index_t j = 0; j < n; j += 16) {
-        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+        __mmask16 const m = lanes(n - j);
         __m512 const e = _mm512_maskz_mov_ps(m, exp_fused_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm)));
         _mm512_mask_storeu_ps(x + j, m, e);
         part = _mm512_add_ps(part, e);
@@ -84,11 +98,50 @@ DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t con
     __m256 const a = _mm256_add_ps(_mm512_castps512_ps256(part), _mm512_extractf32x8_ps(part, 1));
     __m128 const b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     __m128 const c = _mm_add_ps(b, _mm_movehl_ps(b, b));
-    float const sum = _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
-    __m512 const vs = _mm512_set1_ps(sum);
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+
+/// The predicted softmax of one row in place (see deq/mask/detail/softmax_row.hpp for the definition).
+/// @param x      @p n scores, overwritten by the probabilities.
+/// @param n      Row length (>= 1).
+/// @param padded Padded-key words (bit j set: key j is padded), or null.
+/// @param pad    The padding penalty (-10000).
+DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t const* padded, float pad) {
+    __m512 const vs = _mm512_set1_ps(softmax_exp_row(x, n, padded, pad));
     for (index_t j = 0; j < n; j += 16) {
-        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+        __mmask16 const m = lanes(n - j);
         _mm512_mask_storeu_ps(x + j, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + j), vs));
+    }
+}
+
+/// Sets bit j of @p words (cleared by the caller) for each `e_j / sum > t` (`<= t` when @p inverse),
+/// where `e_j / sum` is the rounded float quotient, without dividing: with t⁺ the float after t and
+/// μ = (t + t⁺) / 2, `RN(z) > t` exactly when z > μ, or z = μ and the tie rounds up to t⁺ (t⁺ even);
+/// and `z > μ` is `e_j > μ · sum`, whose product is exact in double (25 + 24 significant bits). So the
+/// bits equal those of threshold_row() on the divided row.
+/// @param e       @p n values e_j >= 0 (finite).
+/// @param n       Row length.
+/// @param sum     The divisor (> 0, finite).
+/// @param t       The threshold (finite).
+/// @param inverse Select `<= t`.
+/// @param words   ceil(n / 64) mask words.
+DEQ_TARGET_AVX512 inline void quotient_threshold_row(float const* e, index_t n, float sum, float t, bool inverse, std::uint64_t* words) {
+    float const up = __builtin_nextafterf(t, __builtin_inff());
+    double const mid = (static_cast<double>(t) + static_cast<double>(up)) / 2.0;  // exact: adjacent floats
+    std::uint32_t up_bits;
+    __builtin_memcpy(&up_bits, &up, sizeof(up_bits));
+    bool const tie_up = (up_bits & 1u) == 0;  // round half to even: a tie goes to t⁺ when t⁺ is even
+    __m512d const bound = _mm512_set1_pd(mid * static_cast<double>(sum));
+    for (index_t j = 0; j < n; j += 16) {
+        __mmask16 const m = lanes(n - j);
+        __m512 const v = _mm512_maskz_loadu_ps(m, e + j);
+        __m512d const lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d const hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+        __mmask8 const sel_lo = tie_up ? _mm512_cmp_pd_mask(lo, bound, _CMP_GE_OQ) : _mm512_cmp_pd_mask(lo, bound, _CMP_GT_OQ);
+        __mmask8 const sel_hi = tie_up ? _mm512_cmp_pd_mask(hi, bound, _CMP_GE_OQ) : _mm512_cmp_pd_mask(hi, bound, _CMP_GT_OQ);
+        auto sel = static_cast<__mmask16>(static_cast<unsigned>(sel_lo) | (static_cast<unsigned>(sel_hi) << 8));
+        sel = static_cast<__mmask16>((inverse ? ~sel : sel) & m);
+        words[j / 64] |= static_cast<std::uint64_t>(sel) << (j % 64);
     }
 }
 
@@ -98,15 +151,17 @@ DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t con
 /// @param max The maximum (valid when every value is finite).
 /// @return -1 when every value is finite, else the index of the first NaN or ±inf.
 DEQ_TARGET_AVX512 inline index_t row_max_checked(float const* x, index_t n, float& max) {
-    __m512 vmax = _mm512_set1_ps(-__builtin_inff());
-    for (index_t j = 0; j < n; j += 16) {
-        __mmask16 const m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
-        __m512 const v = _mm512_maskz_loadu_ps(m, x + j);
-        __mmask16 const bad = _mm512_mask_fpclass_ps_mask(m, v, 0x99);
+    __m512 m0 = _mm512_set1_ps(-__builtin_inff()), m1 = m0;
+    for (index_t j = 0; j < n; j += 32) {  // two maxima, as in softmax_exp_row()
+        __mmask16 const ma = lanes(n - j), mb = n - j > 16 ? lanes(n - j - 16) : static_cast<__mmask16>(0);
+        __m512 const a = _mm512_maskz_loadu_ps(ma, x + j), b = _mm512_maskz_loadu_ps(mb, x + j + 16);
+        auto const bad = static_cast<std::uint32_t>(_mm512_mask_fpclass_ps_mask(ma, a, 0x99)) |
+                         (static_cast<std::uint32_t>(_mm512_mask_fpclass_ps_mask(mb, b, 0x99)) << 16);
         if (bad != 0) return j + __builtin_ctz(bad);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, v);
+        m0 = _mm512_mask_max_ps(m0, ma, m0, a);
+        m1 = _mm512_mask_max_ps(m1, mb, m1, b);
     }
-    max = _mm512_reduce_max_ps(vmax);
+    max = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     return -1;
 }
 

@@ -221,6 +221,7 @@ predictor_operands<S, Level> make_predictor_operands(Space const& space, tensor_
             o.k_packed_s8.assign(bytes, 0);
         }
         exec::parallel_for(space, bh, predictor_pack_kernel<S, Level>{&o});
+        o.reciprocal = predictor_reciprocal(o);
     }
     return o;
 }

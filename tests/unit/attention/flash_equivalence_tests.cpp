@@ -89,6 +89,7 @@ TEST_CASE_TEMPLATE("flash attention equals the reference kernel: masks, refineme
             for (index_t j = 0; j < lk; ++j) kept.set(0, 1, i, j, false);  // fully pruned rows
         deq::bit_mask const refined = attn_test::random_mask(2, 3, 37, lk, 0.1, ++seed);
         deq::bit_mask const sparse_refined = attn_test::random_mask(2, 3, 37, lk, 0.003, ++seed);
+        deq::bit_mask const dense_refined = attn_test::random_mask(2, 3, 37, lk, 0.6, ++seed);
         deq::tensor<S, 4> pred({2, 3, 37, lk});
         deq_test::fill_normal(pred, ++seed, 0.0, 1.2);
         for (auto policy : {deq::empty_row_policy::reference, deq::empty_row_policy::uniform, deq::empty_row_policy::zero}) {
@@ -104,12 +105,18 @@ TEST_CASE_TEMPLATE("flash attention equals the reference kernel: masks, refineme
             o.predicted = pred.cview();
             check_against_reference(p, o, "three-level");
         }
-        for (deq::bit_mask const* r : {&refined, &sparse_refined}) {
+        // Refined tiles computed entry by entry (few refined), as a whole (many) or not at all.
+        for (deq::bit_mask const* r : {&refined, &sparse_refined, &dense_refined}) {
             deq::attention_options<S> o;
             o.padding = p.padding;
             o.refined = r->view();
             o.predicted = pred.cview();
             check_against_reference(p, o, "DEQ mixed precision");
+            if (r == &sparse_refined && deq::arch::detected_isa() == deq::arch::isa::avx512) {
+                problem<T> f = p;
+                deq::attention_stats const st = deq::attention(deq::exec::serial{}, f.q.cview(), f.k.cview(), f.v.cview(), f.out.view(), o);
+                CHECK(st.exact_scores < 2 * 3 * 37 * lk / 10);  // only the refined entries' q·k
+            }
         }
         // A broadcast [1, 1, Lq, Lk] static pattern.
         deq::bit_mask const pattern = attn_test::random_mask(1, 1, 37, lk, 0.5, ++seed);
@@ -157,6 +164,36 @@ TEST_CASE("flash attention equals the reference kernel: strided views and struct
     if (deq::arch::detected_isa() == deq::arch::isa::avx512) {
         CHECK(sf.exact_scores < static_cast<index_t>(B * H * L * L) * 3 / 4);  // whole pruned tiles were skipped
     }
+
+    // DEQ with keys whose head dimension is not contiguous ([B, H, d, L] storage): the refined entries'
+    // dot products read a contiguous copy of the keys.
+    deq::tensor<float, 4> kd({B, H, d, L});
+    for (index_t b = 0; b < B; ++b)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t j = 0; j < L; ++j)
+                for (index_t t = 0; t < d; ++t) kd(b, h, t, j) = ks(b, j, h, t);
+    deq::tensor_view<float const, 4> const kview(kd.data(), {B, H, L, d}, {H * d * L, d * L, 1, L});
+    deq::bit_mask const refined = attn_test::random_mask(B, H, L, L, 0.01, 904);
+    deq::tensor<float, 4> pred({B, H, L, L});
+    deq_test::fill_normal(pred, 905, 0.0, 1.0);
+    deq::attention_options<float> od;
+    od.refined = refined.view();
+    od.predicted = pred.cview();
+    {
+        deq::arch::scoped_isa_limit const portable(deq::arch::isa::portable);
+        sr = deq::attention(deq::exec::serial{}, deq::tensor_view<float const, 4>(view(qs)), kview,
+                            deq::tensor_view<float const, 4>(view(vs)), view(os), od);
+    }
+    sf = deq::attention(deq::exec::threads{2}, deq::tensor_view<float const, 4>(view(qs)), kview,
+                        deq::tensor_view<float const, 4>(view(vs)), view(os2), od);
+    err = 0;
+    scale = 0;
+    for (index_t n = 0; n < os.size(); ++n) {
+        scale = std::fmax(scale, std::fabs(os.data()[n]));
+        err = std::fmax(err, std::fabs(os.data()[n] - os2.data()[n]));
+    }
+    CHECK(err <= 1e-5 * scale);
+    CHECK(sf.refined_pairs == sr.refined_pairs);
 }
 
 TEST_CASE("attention: the padding overload and attention_options_for need no score type") {

@@ -2,9 +2,11 @@
 // (portable, AVX2, AVX-512 where the CPU has them): the masks do not depend on the machine.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -81,6 +83,72 @@ TEST_CASE("softmax rows: bit for bit on every tier, with padding and every tail 
             CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
         }
     }
+}
+
+TEST_CASE("softmax threshold rows: P̂ > t without dividing gives the bits of divide-then-compare") {
+    std::mt19937_64 gen(43);
+    std::normal_distribution<float> dist(0.0f, 3.0f);
+    auto const all = tiers();
+    auto const expected = [](std::vector<float> const& p, float t, bool inverse) {
+        std::vector<std::uint64_t> words(p.size() / 64 + 1, 0);
+        for (std::size_t j = 0; j < p.size(); ++j) {
+            if (inverse ? p[j] <= t : p[j] > t) words[j / 64] |= std::uint64_t{1} << (j % 64);
+        }
+        return words;
+    };
+    for (index_t n : {1, 5, 16, 31, 64, 97, 300}) {
+        for (int trial = 0; trial < 4; ++trial) {
+            std::vector<float> row(static_cast<std::size_t>(n));
+            for (auto& x : row) x = dist(gen) * (trial == 0 ? 12.0f : 1.0f);
+            std::vector<std::uint64_t> padded(static_cast<std::size_t>(n / 64 + 1), 0);
+            if (trial % 2 == 1) padded[0] = 0x5555555555555555ULL;
+            std::uint64_t const* pad = trial % 2 == 1 ? padded.data() : nullptr;
+            std::vector<float> p = row;
+            deq::detail::softmax_row_portable(p.data(), n, pad);
+            // Thresholds on and next to the probabilities themselves (the rounding boundaries), and
+            // special values.
+            std::vector<float> thresholds{0.0f, -0.0f, -1.0f, 1.0f, 1.5f, 0.02f, 0.002f, std::numeric_limits<float>::denorm_min(),
+                                          std::numeric_limits<float>::min()};
+            for (index_t j = 0; j < n; j += std::max<index_t>(1, n / 7)) {
+                float const v = p[static_cast<std::size_t>(j)];
+                thresholds.insert(thresholds.end(), {v, std::nextafter(v, 2.0f), std::nextafter(v, -1.0f)});
+            }
+            for (float t : thresholds) {
+                for (bool inverse : {false, true}) {
+                    for (auto tier : all) {
+                        std::vector<float> x = row;
+                        std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
+                        deq::detail::softmax_threshold_row(x.data(), n, pad, inverse, t, words.data(), tier);
+                        CAPTURE(n);
+                        CAPTURE(t);
+                        CAPTURE(inverse);
+                        CHECK_MESSAGE(words == expected(p, t, inverse), deq::arch::to_string(tier));
+                    }
+                }
+            }
+        }
+    }
+#if DEQ_ARCH_X86
+    if (deq::arch::detected_isa() == deq::arch::isa::avx512) {
+        // Exact ties e / sum = (t + t⁺) / 2, possible with subnormal quotients: round half to even.
+        float const tiny = std::numeric_limits<float>::denorm_min();
+        struct tie_case {
+            float e, sum, t;
+        };
+        for (tie_case c : {tie_case{tiny, 2.0f, 0.0f}, tie_case{3 * tiny, 2.0f, tiny}, tie_case{5 * tiny, 2.0f, 2 * tiny},
+                           tie_case{7 * tiny, 2.0f, 3 * tiny}, tie_case{tiny, 2.0f, -0.0f}}) {
+            for (bool inverse : {false, true}) {
+                std::uint64_t word = 0;
+                deq::arch::avx512::quotient_threshold_row(&c.e, 1, c.sum, c.t, inverse, &word);
+                float const quotient = c.e / c.sum;
+                bool const want = inverse ? quotient <= c.t : quotient > c.t;
+                CAPTURE(c.e);
+                CAPTURE(c.t);
+                CHECK(word == (want ? 1u : 0u));
+            }
+        }
+    }
+#endif
 }
 
 TEST_CASE("select_elements: every rule gives the same mask on every tier") {

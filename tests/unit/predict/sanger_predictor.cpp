@@ -373,6 +373,38 @@ TEST_CASE_TEMPLATE("predictor: every ISA tier gives Ŝ bit for bit", T, float, d
     }
 }
 
+TEST_CASE("predictor: the SIMD tiers' reciprocal rescaling keeps Ŝ bit for bit for any scale product") {
+    // The SIMD tiers replace the division by sx·sy with a checked reciprocal form where it is exact for
+    // every possible dot product; 300 random scale products at 4 bits (where it applies) against the
+    // portable division. Under DEQ_ISA=portable (or an old CPU) there is no SIMD tier to check.
+    if (deq::arch::active_isa() < deq::arch::isa::avx2) return;
+    deq::tensor<float, 4> q({1, 1, 9, 64}), k({1, 1, 40, 64});
+    deq_test::fill_normal(q, 610, 0.1, 1.0);
+    deq_test::fill_normal(k, 611, -0.2, 1.0);
+    std::uint64_t state = 612;
+    int reciprocal_used = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        double const u = static_cast<double>(state >> 11) / 9007199254740992.0;  // [0, 1)
+        deq::predictor_config cfg;
+        cfg.bits = 4;
+        cfg.threshold_q = 0.05 + u;
+        cfg.threshold_k = 0.3 + 0.7 * u * u;
+        auto const ops = deq::detail::make_predictor_operands<deq::exec::serial, float, float, std::int8_t>(
+            deq::exec::serial{}, q.cview(), k.cview(), cfg);
+        reciprocal_used += ops.reciprocal != 0.0f ? 1 : 0;
+        deq::tensor<float, 4> fast = deq::predict_scores(deq::exec::serial{}, q.cview(), k.cview(), cfg), portable;
+        {
+            deq::arch::scoped_isa_limit const limit(deq::arch::isa::portable);
+            portable = deq::predict_scores(deq::exec::serial{}, q.cview(), k.cview(), cfg);
+        }
+        CAPTURE(trial);
+        CHECK(fast.storage() == portable.storage());
+    }
+    MESSAGE("reciprocal rescaling used in ", reciprocal_used, " of 300 calls");
+    CHECK(reciprocal_used > 0);
+}
+
 TEST_CASE("predictor: the ISA tier can be limited, never widened past the CPU") {
     using deq::arch::isa;
     CHECK(deq::arch::parse_isa("avx2") == isa::avx2);

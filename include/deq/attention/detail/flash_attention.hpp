@@ -14,7 +14,8 @@
 /// predicted Ŝ where the entry is not refined, then -10000 for a pruned entry, then -10000 for a padded
 /// key), so results agree with the reference kernel to rounding (about 1e-6 relative;
 /// tests/unit/attention). Work is skipped per tile of 64 keys and group of 6 rows: a tile in which no
-/// row of the group has a refined entry uses the predicted scores without computing q·k; a tile in
+/// row of the group has a refined entry uses the predicted scores without computing q·k, one with few
+/// refined entries computes only those (one dot product each), the others the whole register tile; a tile in
 /// which no row keeps an entry is skipped when the reference kernel's bound proves its weights are
 /// exactly 0 (`attention_options::skip_pruned`; not with a refined mask).
 /// `attention_stats::exact_scores` counts the q·k products of the computed tiles.
@@ -125,6 +126,8 @@ struct flash_shared {
     aligned_vector<float> kt;            ///< Transposed key tiles of every (b, h).
     index_t kt_stride = 0;               ///< Floats per (b, h) in kt.
     aligned_vector<float> v;             ///< Values converted to float (16-bit inputs), [B*H*Lk][dv]; empty: use v itself.
+    aligned_vector<float> k;             ///< With a refined mask, keys as contiguous float rows [B*H*Lk][dim] when
+                                         ///< k itself is not (16-bit inputs, strided views); empty otherwise.
     std::vector<std::uint64_t> padded;   ///< Padded-key words per (b, tile); empty without padding.
     std::vector<index_t> real_keys;      ///< Real keys per sequence.
     std::vector<double> key_norm_max;    ///< Largest key norm per (b, h) (the bound of exact skipping).
@@ -144,6 +147,11 @@ struct flash_pack_kernel {
         arch::avx512::pack_keys_transposed(&k(b, h, 0, 0), k.stride(2), k.stride(3), lk, dim,
                                            shared->kt.data() + bh * shared->kt_stride);
         if (!shared->key_norm_max.empty()) attention_key_norm_kernel<T, float>{k, shared->key_norm_max.data()}(bh);
+        if (!shared->k.empty()) {
+            float* dst = shared->k.data() + bh * lk * dim;
+            for (index_t j = 0; j < lk; ++j)
+                for (index_t t = 0; t < dim; ++t) dst[j * dim + t] = static_cast<float>(k(b, h, j, t));
+        }
         if (!shared->v.empty()) {
             float* dst = shared->v.data() + bh * lk * dv;
             for (index_t j = 0; j < lk; ++j)
@@ -179,7 +187,8 @@ struct flash_attention_kernel {
         kernel(0);
     }
 
-    void operator()(index_t item) const {
+    // Compiled for the AVX-512 tier it runs on (inlined micro-kernels, popcnt); so are its lambdas.
+    DEQ_TARGET_AVX512 void operator()(index_t item) const {
         index_t const heads = q.extent(1), lq = q.extent(2), dim = q.extent(3);
         index_t const lk = k.extent(2), dv = v.extent(3);
         index_t const blocks = lq / flash_block_rows + (lq % flash_block_rows != 0 ? 1 : 0);
@@ -206,6 +215,13 @@ struct flash_attention_kernel {
         head.dv = dv;
         head.sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(dim)));
         head.padded = shared->padded.empty() ? nullptr : shared->padded.data() + b * tiles;
+        if (!shared->k.empty()) {
+            head.k_rows = shared->k.data() + bh * lk * dim;
+            head.k_row = dim;
+        } else if (!refined.empty() && lk > 0) {
+            head.k_rows = reinterpret_cast<float const*>(&k(b, h, 0, 0));
+            head.k_row = k.stride(2);
+        }
 
         // Scratch of this thread (reused by its work items): queries, accumulators, outputs, probabilities
         // and, in fused mode, the block's predicted rows.
@@ -305,14 +321,25 @@ struct flash_attention_kernel {
 
         // Every group of 6 rows runs over the key tiles; the tile loop is outside the group loop, so a
         // tile's 64 keys and values stay in the L1 cache for all the groups of the block.
-        auto compute = [&](int g, index_t tile) {
+        auto compute = [&](int g, index_t tile) DEQ_TARGET_AVX512 {
+            using arch::avx512::flash_scores;
             int const ng = group_size(g);
             arch::avx512::flash_row* gr = rows + g * G;
-            bool exact = refined.empty();
-            for (int x = 0; x < ng && !exact; ++x) exact = gr[x].refined[tile] != 0;
-            arch::avx512::flash_tile_rows(ng, head, gr, tile, acc + g * G * ldacc, ldacc, pbuf, exact);
-            if (exact) {
-                index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
+            index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
+            flash_scores scores = flash_scores::dense;
+            if (!refined.empty()) {  // exact scores only where refined: none, one by one, or the whole tile
+                std::uint64_t const in_range = nk == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << nk) - 1;
+                int count = 0;
+                for (int x = 0; x < ng; ++x) count += std::popcount(gr[x].refined[tile] & in_range);
+                scores = count == 0 ? flash_scores::none
+                         : count <= arch::avx512::flash_sparse_per_row * ng ? flash_scores::sparse
+                                                                            : flash_scores::dense;
+                if (scores == flash_scores::sparse) {
+                    for (int x = 0; x < ng; ++x) computed[g * G + x] += std::popcount(gr[x].refined[tile] & in_range);
+                }
+            }
+            arch::avx512::flash_tile_rows(ng, head, gr, tile, acc + g * G * ldacc, ldacc, pbuf, scores);
+            if (scores == flash_scores::dense) {
                 for (int x = 0; x < ng; ++x) computed[g * G + x] += nk;
             }
         };
@@ -324,7 +351,7 @@ struct flash_attention_kernel {
             // when, for each of its rows, the tile's entries (exact score <= bound, plus -10000) sit more
             // than 800 below the row's running maximum, so exp() of them is exactly 0 (the reference
             // kernel's rule). The order is the same with and without skipping: such a computed tile adds 0.
-            auto any_kept = [&](index_t tile) {
+            auto any_kept = [&](index_t tile) DEQ_TARGET_AVX512 {
                 for (int x = 0; x < n; ++x)
                     if (rows[x].kept[tile] != 0) return true;
                 return false;
@@ -384,6 +411,9 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
     shared.kt.assign(checked_bytes("flash attention key tiles", checked_size("flash attention key tiles", {batch * heads, shared.kt_stride}),
                                    sizeof(float)) / sizeof(float), 0.0f);
     if (!std::is_same_v<T, float> || v.stride(3) != 1) shared.v.assign(static_cast<std::size_t>(batch * heads * lk * dv), 0.0f);
+    if (!options.refined.empty() && (!std::is_same_v<T, float> || k.stride(3) != 1)) {
+        shared.k.assign(static_cast<std::size_t>(batch * heads * lk * dim), 0.0f);
+    }
     shared.real_keys.assign(static_cast<std::size_t>(batch), lk);
     if (!options.padding.none()) {
         shared.padded.assign(static_cast<std::size_t>(batch * shared.tiles), 0);

@@ -96,6 +96,38 @@ struct fused_select_kernel {
         }
     }
 
+    /// The row_max step on raw scores: each chunk of Ŝ is reduced while it is in the L1 cache (its
+    /// maximum, and the row's maximum as the maximum of its chunks', which is the same value).
+    void maxima_by_chunks(index_t bh, index_t i0, index_t rows) const {
+        auto const& o = *ops;
+        index_t const lq = o.lq, lk = o.lk;
+        index_t const chunks = lk / predictor_key_chunk + (lk % predictor_key_chunk != 0 ? 1 : 0);
+        S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * predictor_key_chunk));
+        std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
+        S best[predictor_tile_rows];
+        for (index_t r = 0; r < rows; ++r) status[bh * lq + i0 + r] = select_row_ok;
+        for (index_t c = 0; c < chunks; ++c) {
+            index_t const j0 = c * predictor_key_chunk, keys = std::min(predictor_key_chunk, lk - j0);
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x, predictor_key_chunk, dots);
+            for (index_t r = 0; r < rows; ++r) {
+                index_t const row = bh * lq + i0 + r;
+                if (status[row] != select_row_ok) continue;
+                S m = S(0);
+                index_t const bad = row_max_checked(x + r * predictor_key_chunk, keys, m, tier);
+                if (bad != select_row_ok) {
+                    status[row] = j0 + bad;
+                    continue;
+                }
+                if (chunk_max != nullptr) chunk_max[row * chunks + c] = m;
+                best[r] = c == 0 || m > best[r] ? m : best[r];
+            }
+        }
+        for (index_t r = 0; r < rows; ++r) {
+            index_t const row = bh * lq + i0 + r;
+            row_max[row] = status[row] == select_row_ok ? best[r] : S(0);
+        }
+    }
+
     void operator()(index_t item) const {
         auto const& o = *ops;
         index_t const lq = o.lq, lk = o.lk;
@@ -106,6 +138,10 @@ struct fused_select_kernel {
         index_t const b = bh / o.heads, h = bh - b * o.heads;
         if (step == fused_select_step::threshold && chunk_max != nullptr && !softmax) {
             threshold_by_chunks(bh, i0, rows);
+            return;
+        }
+        if (step == fused_select_step::row_max && !softmax) {
+            maxima_by_chunks(bh, i0, rows);
             return;
         }
         S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * lk));
@@ -125,6 +161,11 @@ struct fused_select_kernel {
             if (words != nullptr) select_clear_row(words, out.words_per_row());
             if (bad != select_row_ok) {
                 if (step == fused_select_step::row_max) row_max[row] = S(0);
+                continue;
+            }
+            bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
+            if (softmax && constant_threshold) {  // P̂ > θ without forming P̂ (the same bits)
+                softmax_threshold_row(xr, lk, padded.of(b), inverse, threshold, words, tier);
                 continue;
             }
             if (softmax) {

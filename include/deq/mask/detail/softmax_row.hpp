@@ -131,4 +131,31 @@ DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S
     }
 }
 
+/// The selection `P̂_j > t` (`P̂_j <= t` when @p inverse) on one row's predicted softmax: the bits of
+/// softmax_row() followed by threshold_row(), on @p tier. The AVX-512 tier compares e_j with the
+/// threshold times the sum exactly instead of dividing (arch::avx512::quotient_threshold_row()).
+/// @tparam S Score type.
+/// @param x       @p n finite scores, overwritten (by P̂, or by the unnormalised exponentials).
+/// @param n       Row length (>= 1).
+/// @param padded  Padded-key words, or null.
+/// @param inverse Select `P̂_j <= t`.
+/// @param t       The threshold.
+/// @param words   The row's mask words (cleared by the caller).
+/// @param tier    Instruction-set tier.
+template <class S>
+DEQ_HOST_DEVICE inline void softmax_threshold_row(S* x, index_t n, std::uint64_t const* padded, bool inverse, S t,
+                                                  std::uint64_t* words, arch::isa tier) {
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+    if constexpr (std::is_same_v<S, float>) {
+        if (tier == arch::isa::avx512 && std::isfinite(t)) {
+            float const sum = arch::avx512::softmax_exp_row(x, n, padded, static_cast<float>(softmax_padding_penalty));
+            arch::avx512::quotient_threshold_row(x, n, sum, t, inverse, words);
+            return;
+        }
+    }
+#endif
+    softmax_row(x, n, padded, tier);
+    threshold_row(x, n, inverse, t, words, tier);
+}
+
 }  // namespace deq::detail

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 #include <vector>
 
@@ -61,8 +63,49 @@ struct predictor_operands {
     std::vector<std::int8_t> k_packed_s8; ///< AVX2: packed keys.
     index_t k_packed_stride = 0;         ///< Bytes of packed keys per (b, h).
     S scale_product = 1;                 ///< sx · sy.
+    S reciprocal = 0;                    ///< 1 / (sx · sy) where the SIMD tiers replace the division by sx · sy
+                                         ///< with it exactly (predictor_reciprocal()), else 0.
     S sqrt_d = 1;                        ///< sqrt(d) in S.
 };
+
+/// The reciprocal of sx · sy that the SIMD tiers may multiply by instead of dividing (the division of
+/// the rescaling is its most expensive step), or 0 where they must divide: 1 / (sx · sy) when the
+/// three-operation reciprocal quotient equals the IEEE quotient for every integer up to the largest
+/// possible |q·k| of these levels, `max_i Σ_t |q_it| · max_jt |k_jt|` (checked exhaustively with the
+/// tier's instructions, so Ŝ keeps its bits). The check costs about bound / 16 divisions, so it runs only
+/// when that is small next to the call's number of scores.
+/// @tparam S     Score type.
+/// @tparam Level Level storage.
+/// @param o The operands (levels quantized, tier set).
+/// @return The reciprocal, or 0.
+template <class S, class Level>
+S predictor_reciprocal(predictor_operands<S, Level> const& o) {
+    if constexpr (std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
+#if DEQ_ARCH_X86
+        if (o.tier != arch::isa::avx512 && o.tier != arch::isa::avx2) return 0;
+        std::int64_t q_sum = 0, k_max = 0;
+        for (std::size_t r = 0; r < o.q_norms.size(); ++r) {
+            std::int64_t sum = 0;
+            for (index_t t = 0; t < o.ld; ++t) sum += std::abs(static_cast<std::int64_t>(o.q_levels[r * static_cast<std::size_t>(o.ld) + t]));
+            q_sum = std::max(q_sum, sum);
+        }
+        for (Level level : o.k_levels) k_max = std::max<std::int64_t>(k_max, std::abs(static_cast<std::int64_t>(level)));
+        std::int64_t const bound = q_sum * k_max;
+        // scores of the call (the rows overflow nothing: the operands' extents were checked)
+        double const scores = static_cast<double>(o.batch) * static_cast<double>(o.heads) * static_cast<double>(o.lq) *
+                              static_cast<double>(o.lk);
+        if (bound >= (std::int64_t{1} << 24) || static_cast<double>(bound) > std::max(4096.0, scores / 64.0)) return 0;
+        float const s = o.scale_product, y = 1.0f / s;
+        if (!(y > 0.0f && std::isfinite(y))) return 0;
+        auto const b = static_cast<std::int32_t>(bound);
+        bool const exact = o.tier == arch::isa::avx512 ? arch::avx512::reciprocal_quotient_exact(s, y, b)
+                                                       : arch::avx2::reciprocal_quotient_exact(s, y, b);
+        return exact ? y : 0.0f;
+#endif
+    }
+    (void)o;
+    return S(0);
+}
 
 /// Kernel: packs the keys of one (b, h) for the operands' tier. One work item per (b, h).
 template <class S, class Level>
@@ -139,9 +182,9 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
                 S* dst = out + r * ldo;
                 if constexpr (std::is_same_v<S, float>) {
                     if (o.tier == arch::isa::avx512) {
-                        arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.sqrt_d, keys, dst);
+                        arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
                     } else {
-                        arch::avx2::rescale_row(d, qn, kn, o.scale_product, o.sqrt_d, keys, dst);
+                        arch::avx2::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
                     }
                 } else {
                     for (index_t j = 0; j < keys; ++j) dst[j] = static_cast<S>(d[j]) / o.scale_product * (qn * kn[j]) / o.sqrt_d;
