@@ -191,33 +191,107 @@ def markdown(rows, modes):
     return "\n".join(lines) + "\n"
 
 
+def mode_result(e, prefix):
+    """The deq result of the first mode whose name starts with prefix, or None."""
+    return next((v for k, v in e["deq"].items() if k.startswith(prefix)), None)
+
+
+def target_lines(rows):
+    """Issue 12's kernel targets, each marked met or not met from rows (worst case and where it fails)."""
+    out = []
+
+    def check(name, cases):
+        # cases: (label, value, required, passes) over the rows the target covers
+        cases = [c for c in cases if c is not None]
+        if not cases:
+            out.append(f"- **{name}**: not measured in this run.")
+            return
+        failed = [c for c in cases if not c[3]]
+        worst = min(cases, key=lambda c: c[1] / c[2])
+        verdict = "met" if not failed else f"**not met** ({len(failed)} of {len(cases)} shapes miss"
+        where = "" if not failed else ": " + ", ".join(f"{c[0]} {c[1]:.2f}" for c in failed[:8]) + (" …" if len(failed) > 8 else "") + ")"
+        out.append(f"- **{name}**: {verdict}{where}; worst {worst[0]}: {worst[1]:.2f} (needs {worst[2]:g}).")
+
+    def label(e):
+        return f"B={e['B']} L={e['L']} d={e['d']} t={e['threads']}"
+
+    dense = lambda e: e["deq"].get("dense")
+    check("Dense FP32 ≥ 1.0× SDPA at every shape", [
+        (label(e), e["sdpa"]["median_ms"] / dense(e)["median_ms"], 1.0, e["sdpa"]["median_ms"] / dense(e)["median_ms"] >= 1.0)
+        for e in rows if dense(e)])
+    check("Dense FP32 ≥ 150 GFLOP/s per core at L ≥ 512 (GFLOP/s per thread)", [
+        (label(e), dense(e)["gflops"] / e["threads"], 150.0, dense(e)["gflops"] / e["threads"] >= 150.0)
+        for e in rows if dense(e) and e["L"] >= 512])
+    check("Predictor ≤ 0.35× deq dense at L ≥ 512 (dense / predictor, needs ≥ 1/0.35)", [
+        (label(e), dense(e)["median_ms"] / mode_result(e, "predictor")["median_ms"], 1 / 0.35,
+         mode_result(e, "predictor")["median_ms"] <= 0.35 * dense(e)["median_ms"])
+        for e in rows if dense(e) and mode_result(e, "predictor") and e["L"] >= 512])
+
+    def sanger_cases(min_l, max_density, ratio_to, need):
+        cases = []
+        for e in rows:
+            sg = mode_result(e, "sanger")
+            if not sg or not dense(e) or e["L"] < min_l or sg["density"] > max_density:
+                continue
+            ref = dense(e)["median_ms"] if ratio_to == "dense" else e["sdpa"]["median_ms"]
+            r = ref / sg["median_ms"]
+            cases.append((label(e), r, need, r > need if ratio_to == "dense" else r >= need))
+        return cases
+
+    check("Sanger θ=0.02 faster than deq dense at L ≥ 512, density ≤ 0.5 (× dense)", sanger_cases(512, 0.5, "dense", 1.0))
+    check("Sanger θ=0.02 ≥ 3× SDPA at L ≥ 2048, density ≤ 0.25", sanger_cases(2048, 0.25, "sdpa", 3.0))
+    check("Sanger θ=0.02 ≥ 5× SDPA at L ≥ 2048, density ≤ 0.05", sanger_cases(2048, 0.05, "sdpa", 5.0))
+    check("DEQ adamax_nb80 ≥ 1.3× deq dense at L ≥ 1024, refinement ≤ 0.1", [
+        (label(e), dense(e)["median_ms"] / mode_result(e, "deq")["median_ms"], 1.3,
+         dense(e)["median_ms"] / mode_result(e, "deq")["median_ms"] >= 1.3)
+        for e in rows if dense(e) and mode_result(e, "deq") and e["L"] >= 1024 and mode_result(e, "deq")["refinement_ratio"] <= 0.1])
+    scaling = []
+    for e in rows:
+        if e["threads"] != 2 or e["L"] < 1024:
+            continue
+        one = next((f for f in rows if f["threads"] == 1 and all(f[k] == e[k] for k in ("B", "L", "d", "origin"))), None)
+        if not one:
+            continue
+        for mode in e["deq"]:
+            if mode in one["deq"]:
+                r = one["deq"][mode]["median_ms"] / e["deq"][mode]["median_ms"]
+                scaling.append((f"{mode} B={e['B']} L={e['L']} d={e['d']}", r, 1.8, r >= 1.8))
+    check("Scaling 1 → 2 threads ≥ 1.8× at L ≥ 1024 (every mode)", scaling)
+    return out
+
+
 def plot(rows, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = sorted({(e["B"], e["d"], e["threads"], e["origin"] == "minilm") for e in rows})
+    modes = (("dense", "-", "dense"), ("sanger", "--", "Sanger θ=0.02"), ("deq", ":", "DEQ nb80"))
+    shapes = sorted({(e["B"], e["d"]) for e in rows})
+    colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, threads in zip(axes, (1, 2)):
-        for (b, d, t, _real) in sorted({(g[0], g[1], g[2], False) for g in groups if g[2] == threads}):
-            sel = sorted((e for e in rows if e["B"] == b and e["d"] == d and e["threads"] == t), key=lambda e: e["L"])
+        for i, (b, d) in enumerate(shapes):  # one colour per shape, one line style per mode
+            sel = sorted((e for e in rows if e["B"] == b and e["d"] == d and e["threads"] == threads), key=lambda e: e["L"])
             if not sel:
                 continue
             ls = [e["L"] for e in sel]
-            for key, style in (("dense", "-"), ("sanger", "--"), ("deq", ":")):
+            for key, style, _name in modes:
                 ys = []
                 for e in sel:
                     r = next((v for k, v in e["deq"].items() if k.startswith(key)), None)
                     ys.append(e["sdpa"]["median_ms"] / r["median_ms"] if r else float("nan"))
-                ax.plot(ls, ys, style, marker="o", label=f"{key} B={b} d={d}")
+                ax.plot(ls, ys, style, marker="o", color=colours(i % 10), ms=4)
+        shape_handles = [plt.Line2D([], [], color=colours(i % 10), marker="o", label=f"B={b} d={d}")
+                         for i, (b, d) in enumerate(shapes)]
+        mode_handles = [plt.Line2D([], [], color="black", linestyle=style, label=name) for _k, style, name in modes]
+        ax.legend(handles=shape_handles + mode_handles, fontsize=7, ncol=2)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length L")
         ax.set_ylabel("speed-up over PyTorch SDPA (same threads)")
         ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}")
-        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -235,9 +309,14 @@ def main(argv=None):
     ap.add_argument("--modes", default="dense,sanger:0.02,deq:adamax_nb80,predictor")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--budget", type=float, default=4.0, help="seconds per measurement after the first 3 runs")
+    ap.add_argument("--replot", metavar="RESULTS_JSON", help="only redraw the table and the plot of an earlier run's results.json into --out")
     ap.add_argument("--unfused-limit-gb", type=float, default=1.5, help="skip the unfused PyTorch path above this score size")
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
+    if a.replot:
+        with open(a.replot, encoding="utf-8") as f:
+            rows = json.load(f)["rows"]
+        return write_outputs(rows, a)
     import torch
 
     threads_list = [int(t) for t in a.threads.split(",")]
@@ -247,11 +326,16 @@ def main(argv=None):
             for length in (int(x) for x in a.lengths.split(",")):
                 origin = "minilm" if d == 32 and length <= 512 and a.heads == 12 else "synthetic"
                 rows += run_shape(a, b, a.heads, length, d, origin, threads_list)
-    meta = {"torch": torch.__version__, "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
+    meta = {"torch": torch.__version__, "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(" \t:")
             if os.path.exists("/proc/cpuinfo") else "", "threads": threads_list, "command": " ".join(sys.argv)}
     with open(os.path.join(a.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    md = markdown(rows, a.modes)
+    return write_outputs(rows, a)
+
+
+def write_outputs(rows, a):
+    """Writes results.md and the plot of rows into a.out and prints the table."""
+    md = markdown(rows, a.modes) + "\nTargets of issue 12 (kernels):\n\n" + "\n".join(target_lines(rows)) + "\n"
     with open(os.path.join(a.out, "results.md"), "w", encoding="utf-8") as f:
         f.write(md)
     print(md)

@@ -18,6 +18,7 @@
 
 #include "../core/tensor.hpp"
 #include "../numeric/rounding.hpp"
+#include "detail/pack_key_blocks.hpp"
 #include "isa.hpp"
 #include "predictor_avx512.hpp"
 
@@ -51,20 +52,8 @@ inline constexpr index_t group_bytes = key_block * group;
 /// @param ld     Row stride of @p levels (>= dim, a multiple of 4).
 /// @param out    ceil(keys / 8) * (ld / 4) * 32 bytes.
 inline void pack_keys(std::int8_t const* levels, index_t keys, index_t dim, index_t ld, std::int8_t* out) {
-    index_t const groups = ld / group;
-    index_t const blocks = keys / key_block + (keys % key_block != 0 ? 1 : 0);
-    for (index_t b = 0; b < blocks; ++b) {
-        for (index_t g = 0; g < groups; ++g) {
-            std::int8_t* dst = out + (b * groups + g) * group_bytes;
-            for (index_t key = 0; key < key_block; ++key) {
-                index_t const j = b * key_block + key;
-                for (index_t t = 0; t < group; ++t) {
-                    index_t const col = g * group + t;
-                    dst[key * group + t] = (j < keys && col < dim) ? levels[j * ld + col] : std::int8_t{0};
-                }
-            }
-        }
-    }
+    ::deq::arch::detail::pack_key_blocks<key_block, group>(levels, keys, dim, ld, out,
+                                                           [](int level) { return static_cast<std::int8_t>(level); });
 }
 
 /// Exact integer dot products of @p Rows query rows with the 8 keys of one packed block.

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "../core/tensor.hpp"
+#include "detail/pack_key_blocks.hpp"
 #include "isa.hpp"
 
 #if DEQ_ARCH_X86
@@ -70,21 +71,8 @@ inline constexpr index_t group_bytes = key_block * group;
 /// @param ld     Row stride of @p levels (>= dim, a multiple of 4).
 /// @param out    ceil(keys / 16) * (ld / 4) * 64 bytes.
 inline void pack_keys(std::int8_t const* levels, index_t keys, index_t dim, index_t ld, std::uint8_t* out) {
-    index_t const groups = ld / group;
-    index_t const blocks = keys / key_block + (keys % key_block != 0 ? 1 : 0);
-    for (index_t b = 0; b < blocks; ++b) {
-        for (index_t g = 0; g < groups; ++g) {
-            std::uint8_t* dst = out + (b * groups + g) * group_bytes;
-            for (index_t key = 0; key < key_block; ++key) {
-                index_t const j = b * key_block + key;
-                for (index_t t = 0; t < group; ++t) {
-                    index_t const col = g * group + t;
-                    int const level = (j < keys && col < dim) ? levels[j * ld + col] : 0;
-                    dst[key * group + t] = static_cast<std::uint8_t>(level + 128);
-                }
-            }
-        }
-    }
+    ::deq::arch::detail::pack_key_blocks<key_block, group>(levels, keys, dim, ld, out,
+                                                           [](int level) { return static_cast<std::uint8_t>(level + 128); });
 }
 
 /// Exact integer dot products of @p Rows query rows (at most 8) with the 16 x @p Blocks keys of
