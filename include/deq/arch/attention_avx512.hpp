@@ -167,7 +167,11 @@ struct flash_head {
 enum class flash_scores {
     none,    ///< Not at all: every score of the tile is a predicted one.
     sparse,  ///< One by one, only the refined entries (few of them).
-    dense    ///< As a register tile, every entry.
+    dense,   ///< As a register tile, every entry.
+    kept     ///< As a register tile, every entry (the same arithmetic as `dense`), but P·V reads only the values of
+             ///< the keys that a row of the group keeps: the caller has proved that every other entry's weight
+             ///< is exactly 0 (its score is at most a bound that, with the -10000 penalty, lies more than 800
+             ///< below the row's maximum), so skipping those keys changes no output.
 };
 
 /// Refined entries of a group's tile up to which flash_scores::sparse is cheaper than the dense tile,
@@ -241,21 +245,27 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) s[r][c] = _mm512_setzero_ps();
     float const* kt = h.kt + tile * h.dim * flash_keys;
+    std::uint64_t visited = in_range;  // keys whose values P·V reads
+    if (scores == flash_scores::kept) {
+        visited = 0;
+        for (int r = 0; r < R; ++r) visited |= rows[r].kept[tile] & in_range;
+    }
     if (scores == flash_scores::sparse) {  // the refined entries one by one, into pbuf (then loaded per lane)
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
-            for (std::uint64_t w = rows[r].refined[tile] & in_range; w != 0; w &= w - 1) {
+            std::uint64_t const exact = rows[r].refined[tile] & in_range;
+            for (std::uint64_t w = exact; w != 0; w &= w - 1) {
                 int const jj = __builtin_ctzll(w);
                 pbuf[r * flash_keys + jj] = flash_dot(rows[r].q, h.k_rows + (j0 + jj) * h.k_row, h.dim);
             }
 #pragma GCC unroll 4
             for (int c = 0; c < 4; ++c) {
-                auto const m = static_cast<__mmask16>((rows[r].refined[tile] & in_range) >> (16 * c));
+                auto const m = static_cast<__mmask16>(exact >> (16 * c));
                 s[r][c] = _mm512_maskz_loadu_ps(m, pbuf + r * flash_keys + 16 * c);
             }
         }
     }
-    bool const exact = scores == flash_scores::dense;
+    bool const exact = scores == flash_scores::dense || scores == flash_scores::kept;
     for (index_t t = 0; exact && t < h.dim; ++t) {
         __m512 const k0 = _mm512_loadu_ps(kt + t * flash_keys), k1 = _mm512_loadu_ps(kt + t * flash_keys + 16),
                      k2 = _mm512_loadu_ps(kt + t * flash_keys + 32), k3 = _mm512_loadu_ps(kt + t * flash_keys + 48);
@@ -333,9 +343,11 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
         for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
             for (int c = 0; c < 4; ++c) o[r][c] = c < vecs ? _mm512_loadu_ps(acc + r * ldacc + c0 + 16 * c) : _mm512_setzero_ps();
-        float const* vrow = h.v + j0 * h.v_row + c0;
+        float const* const vbase = h.v + j0 * h.v_row + c0;
         if (vecs == 4 && tail == 0xFFFF) {
-            for (index_t jj = 0; jj < nk; ++jj, vrow += h.v_row) {
+            for (std::uint64_t w = visited; w != 0; w &= w - 1) {
+                index_t const jj = __builtin_ctzll(w);
+                float const* const vrow = vbase + jj * h.v_row;
                 __m512 const v0 = _mm512_loadu_ps(vrow), v1 = _mm512_loadu_ps(vrow + 16), v2 = _mm512_loadu_ps(vrow + 32),
                              v3 = _mm512_loadu_ps(vrow + 48);
 #pragma GCC unroll 6
@@ -348,7 +360,9 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
                 }
             }
         } else {
-            for (index_t jj = 0; jj < nk; ++jj, vrow += h.v_row) {
+            for (std::uint64_t w = visited; w != 0; w &= w - 1) {
+                index_t const jj = __builtin_ctzll(w);
+                float const* const vrow = vbase + jj * h.v_row;
                 __m512 vv[4];
 #pragma GCC unroll 4
                 for (int c = 0; c < 4; ++c) {

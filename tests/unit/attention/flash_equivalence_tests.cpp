@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include <deq/arch/isa.hpp>
@@ -124,6 +125,40 @@ TEST_CASE_TEMPLATE("flash attention equals the reference kernel: masks, refineme
         o.kept = pattern.view();
         check_against_reference(p, o, "broadcast pattern");
     }
+}
+
+TEST_CASE("flash attention: P·V reads no value of a key whose weight is exactly 0, and the outputs do not change") {
+    // A sparse kept mask (3 % of the entries, Sanger's regime) over 5 key tiles; the keys that no query row
+    // keeps (outside the first tile, which starts every row) get NaN values. The flash kernel proves their
+    // weights exactly 0 and does not read them, so the output equals, bit for bit, the output with the
+    // original values (with the finiteness checks off; reading one would give NaN, as 0 · NaN is NaN).
+    index_t const B = 1, H = 2, Lq = 24, L = 300, d = 32, dv = 32;
+    problem<float> p(B, H, Lq, L, d, dv, 4242, 1.0);
+    deq::bit_mask kept = attn_test::random_mask(B, H, Lq, L, 0.03, 4243);
+    for (index_t h = 0; h < H; ++h)
+        for (index_t i = 0; i < Lq; ++i) kept.set(0, h, i, i % 64, true);  // a kept key in the first tile
+    deq::attention_options<float> o;
+    o.kept = kept.view();
+    o.check_finite = false;
+    problem<float> a = p, b = p;
+    deq::attention_stats const sa = deq::attention(deq::exec::serial{}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), o);
+    index_t unread = 0;
+    for (index_t h = 0; h < H; ++h)
+        for (index_t j = 64; j < L; ++j) {
+            bool any = false;
+            for (index_t i = 0; i < Lq && !any; ++i) any = kept.test(0, h, i, j);
+            if (any) continue;
+            ++unread;
+            for (index_t t = 0; t < dv; ++t) b.v(0, h, j, t) = std::numeric_limits<float>::quiet_NaN();
+        }
+    REQUIRE(unread > 0);
+    deq::attention_stats const sb = deq::attention(deq::exec::threads{2}, b.q.cview(), b.k.cview(), b.v.cview(), b.out.view(), o);
+    CHECK(sa.exact_scores == sb.exact_scores);
+    if (deq::arch::active_isa() == deq::arch::isa::avx512) {
+        CHECK(attn_test::bitwise_equal(a.out, b.out));
+    }
+    // And the kernel still equals the reference kernel (which computes every weight).
+    check_against_reference(p, o, "sparse kept mask");
 }
 
 TEST_CASE("flash attention equals the reference kernel: strided views and structured sparsity") {

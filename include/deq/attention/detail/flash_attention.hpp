@@ -15,9 +15,13 @@
 /// key), so results agree with the reference kernel to rounding (about 1e-6 relative;
 /// tests/unit/attention). Work is skipped per tile of 64 keys and group of 6 rows: a tile in which no
 /// row of the group has a refined entry uses the predicted scores without computing q·k, one with few
-/// refined entries computes only those (one dot product each), the others the whole register tile; a tile in
-/// which no row keeps an entry is skipped when the reference kernel's bound proves its weights are
-/// exactly 0 (`attention_options::skip_pruned`; not with a refined mask).
+/// refined entries computes only those (one dot product each), the others the whole register tile. With a
+/// kept mask (and no refined one), P·V of a group's tile reads only the values of the keys a row of the
+/// group keeps, when for every row of the group the reference kernel's bound (‖q‖·max‖k‖/√d, plus -10000)
+/// lies more than 800 below the row's running maximum: that proves every pruned entry's weight exactly 0,
+/// so the outputs do not change (nor does this depend on `attention_options::skip_pruned`); a tile in which
+/// no row keeps an entry is skipped on the same proof (`attention_options::skip_pruned`; not with a
+/// refined mask).
 /// `attention_stats::exact_scores` counts the q·k products of the computed tiles.
 ///
 /// Work items are (batch, head, block of flash_block_rows query rows); each processes its rows in
@@ -327,8 +331,18 @@ struct flash_attention_kernel {
             arch::avx512::flash_row* gr = rows + g * G;
             index_t const nk = std::min<index_t>(arch::avx512::flash_keys, lk - tile * arch::avx512::flash_keys);
             flash_scores scores = flash_scores::dense;
+            std::uint64_t const in_range = nk == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << nk) - 1;
+            if (refined.empty() && !kept.empty()) {  // P·V over the kept keys only, when the others' weights are 0
+                std::uint64_t any = 0;
+                bool zero_elsewhere = true;
+                for (int x = 0; x < ng; ++x) {
+                    any |= gr[x].kept[tile] & in_range;
+                    zero_elsewhere = zero_elsewhere && gr[x].started &&
+                                     (bounds[g * G + x] + attention_penalty) - static_cast<double>(gr[x].m) < -attention_skip_margin;
+                }
+                if (zero_elsewhere && any != in_range) scores = flash_scores::kept;
+            }
             if (!refined.empty()) {  // exact scores only where refined: none, one by one, or the whole tile
-                std::uint64_t const in_range = nk == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << nk) - 1;
                 int count = 0;
                 for (int x = 0; x < ng; ++x) count += std::popcount(gr[x].refined[tile] & in_range);
                 scores = count == 0 ? flash_scores::none
@@ -339,7 +353,7 @@ struct flash_attention_kernel {
                 }
             }
             arch::avx512::flash_tile_rows(ng, head, gr, tile, acc + g * G * ldacc, ldacc, pbuf, scores);
-            if (scores == flash_scores::dense) {
+            if (scores == flash_scores::dense || scores == flash_scores::kept) {
                 for (int x = 0; x < ng; ++x) computed[g * G + x] += nk;
             }
         };
@@ -424,7 +438,7 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
                     --shared.real_keys[static_cast<std::size_t>(b)];
                 }
     }
-    if (!options.kept.empty() && options.skip_pruned && options.refined.empty()) {
+    if (!options.kept.empty() && options.refined.empty()) {
         shared.key_norm_max.assign(static_cast<std::size_t>(batch * heads), 0.0);
     }
     exec::parallel_for(space, batch * heads, flash_pack_kernel<T>{k, v, &shared});
