@@ -253,14 +253,14 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
     if (scores == flash_scores::sparse) {  // the refined entries one by one, into pbuf (then loaded per lane)
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
-            std::uint64_t const exact = rows[r].refined[tile] & in_range;
-            for (std::uint64_t w = exact; w != 0; w &= w - 1) {
+            std::uint64_t const refined_here = rows[r].refined[tile] & in_range;
+            for (std::uint64_t w = refined_here; w != 0; w &= w - 1) {
                 int const jj = __builtin_ctzll(w);
                 pbuf[r * flash_keys + jj] = flash_dot(rows[r].q, h.k_rows + (j0 + jj) * h.k_row, h.dim);
             }
 #pragma GCC unroll 4
             for (int c = 0; c < 4; ++c) {
-                auto const m = static_cast<__mmask16>(exact >> (16 * c));
+                auto const m = static_cast<__mmask16>(refined_here >> (16 * c));
                 s[r][c] = _mm512_maskz_loadu_ps(m, pbuf + r * flash_keys + 16 * c);
             }
         }

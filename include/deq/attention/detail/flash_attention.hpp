@@ -325,6 +325,15 @@ struct flash_attention_kernel {
 
         // Every group of 6 rows runs over the key tiles; the tile loop is outside the group loop, so a
         // tile's 64 keys and values stay in the L1 cache for all the groups of the block.
+        // Whether every row of group g has a running maximum that the reference kernel's bound, plus the
+        // -10000 penalty, lies more than 800 below: then every pruned entry's weight is exactly 0.
+        auto pruned_weights_zero = [&](int g) {
+            for (int x = g * G; x < g * G + group_size(g); ++x) {
+                if (!rows[x].started || (bounds[x] + attention_penalty) - static_cast<double>(rows[x].m) >= -attention_skip_margin) return false;
+            }
+            return true;
+        };
+
         auto compute = [&](int g, index_t tile) DEQ_TARGET_AVX512 {
             using arch::avx512::flash_scores;
             int const ng = group_size(g);
@@ -334,13 +343,8 @@ struct flash_attention_kernel {
             std::uint64_t const in_range = nk == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << nk) - 1;
             if (refined.empty() && !kept.empty()) {  // P·V over the kept keys only, when the others' weights are 0
                 std::uint64_t any = 0;
-                bool zero_elsewhere = true;
-                for (int x = 0; x < ng; ++x) {
-                    any |= gr[x].kept[tile] & in_range;
-                    zero_elsewhere = zero_elsewhere && gr[x].started &&
-                                     (bounds[g * G + x] + attention_penalty) - static_cast<double>(gr[x].m) < -attention_skip_margin;
-                }
-                if (zero_elsewhere && any != in_range) scores = flash_scores::kept;
+                for (int x = 0; x < ng; ++x) any |= gr[x].kept[tile] & in_range;
+                if (any != in_range && pruned_weights_zero(g)) scores = flash_scores::kept;
             }
             if (!refined.empty()) {  // exact scores only where refined: none, one by one, or the whole tile
                 int count = 0;
@@ -376,11 +380,7 @@ struct flash_attention_kernel {
             for (index_t tile = 0; tile < tiles; ++tile) {
                 if (any_kept(tile)) continue;
                 for (int g = 0; g < groups; ++g) {
-                    bool skip = skip_pruned;
-                    for (int x = g * G; x < g * G + group_size(g) && skip; ++x) {
-                        skip = (bounds[x] + attention_penalty) - static_cast<double>(rows[x].m) < -attention_skip_margin;
-                    }
-                    if (!skip) compute(g, tile);
+                    if (!(skip_pruned && pruned_weights_zero(g))) compute(g, tile);
                 }
             }
         }
