@@ -26,6 +26,7 @@ template <class T>
 void instantiate_element_type() {
     using S = deq::accum_t<T>;
     launch(deq::detail::predictor_quantize_rows<T, S, std::int8_t>{});
+    launch(deq::detail::predictor_quantize_blocks<T, S, std::int8_t>{});
     launch(deq::detail::select_row_max<S>{});
     launch(deq::detail::select_group_max<S>{});
     launch(deq::detail::select_threshold_rows<S>{});

@@ -222,6 +222,31 @@ DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, fl
     }
 }
 
+/// Sums of squares of up to 8 float rows at once, each in double and in the order t = 0, 1, ..., n - 1 (one
+/// row per lane: every lane rounds exactly as the scalar loop `sum += double(x[t]) * double(x[t])`, whose
+/// products are exact), so the norms are bit-identical to the portable path's.
+/// @param rows  Pointers to the rows (entries `rows[r][t * stride]`); lanes r >= @p count are not read.
+/// @param count Rows (1..8).
+/// @param n     Entries per row.
+/// @param stride Distance between a row's entries.
+/// @param sums  Output: the sums of squares (non-finite where an entry is not finite).
+DEQ_TARGET_AVX512 inline void sum_squares_rows8(float const* const* rows, int count, index_t n, index_t stride, double* sums) {
+    alignas(64) long long offset[8] = {};
+    float const* const base = rows[0];
+    for (int r = 0; r < count; ++r) offset[r] = static_cast<long long>(rows[r] - base);
+    __m512i const off = _mm512_load_si512(offset);
+    __mmask8 const lanes = static_cast<__mmask8>((1u << count) - 1u);
+    __m512d acc = _mm512_setzero_pd();
+    for (index_t t = 0; t < n; ++t) {
+        __m256 const x = _mm512_mask_i64gather_ps(_mm256_setzero_ps(), lanes, off, base + t * stride, 4);
+        __m512d const d = _mm512_cvtps_pd(x);
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+    }
+    alignas(64) double out[8];
+    _mm512_store_pd(out, acc);
+    for (int r = 0; r < count; ++r) sums[r] = out[r];
+}
+
 /// Quantizes a normalised float row: `out[t] = clamp(round_half_even((x[t] / norm) * scale), ±qmax)`,
 /// with IEEE division and multiplication and the rounding mode given in the instruction (independent
 /// of MXCSR), so the levels equal deq::quant::quantize_symmetric() element by element.

@@ -162,8 +162,10 @@ void predictor_quantize(Space const& space, char const* name, tensor_view<T cons
                   Level(0));
     norms.assign(static_cast<std::size_t>(rows), S(0));
     std::vector<index_t> status(static_cast<std::size_t>(rows), predictor_row_ok);
-    exec::parallel_for(space, rows,
-                       predictor_quantize_rows<T, S, Level>{x, levels.data(), norms.data(), status.data(), scale, bits, ld, tier});
+    index_t const blocks = rows / predictor_quantize_block + (rows % predictor_quantize_block != 0 ? 1 : 0);
+    exec::parallel_for(space, blocks,
+                       predictor_quantize_blocks<T, S, Level>{
+                           predictor_quantize_rows<T, S, Level>{x, levels.data(), norms.data(), status.data(), scale, bits, ld, tier}, rows});
     predictor_check_rows(name, x, status);
 }
 

@@ -419,3 +419,43 @@ TEST_CASE("predictor: the ISA tier can be limited, never widened past the CPU") 
         CHECK_THROWS_AS(deq::arch::limit_isa(isa::avx512), deq::invalid_argument);
     }
 }
+
+TEST_CASE("predictor: row norms are bit-identical on every tier, 8 rows at a time, for strided rows and any magnitude") {
+    // Each norm must be the correctly rounded sqrt of the double sum of squares in entry order (what the
+    // portable loop computes). Entries spread over 40 binades; 21 rows per head (blocks of 8 rows cross
+    // heads and end short), a row of zeros, and a strided view.
+    deq::index_t const B = 2, H = 3, L = 21, d = 37;
+    deq::tensor<float, 4> storage({B, L, H, d});  // [B, L, H, d] storage, viewed as [B, H, L, d]
+    std::uint64_t state = 12345;
+    for (deq::index_t n = 0; n < storage.size(); ++n) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        double const u = static_cast<double>(state >> 11) / 9007199254740992.0;
+        double const sign = (state >> 7) & 1 ? -1.0 : 1.0;
+        storage.data()[n] = static_cast<float>(sign * std::ldexp(0.5 + u, static_cast<int>((state >> 20) % 40) - 20));
+    }
+    for (deq::index_t t = 0; t < d; ++t) storage(1, 4, 2, t) = 0.0f;  // (b = 1, h = 2, i = 4): zero norm
+    deq::tensor_view<float const, 4> const x(storage.data(), {B, H, L, d}, {L * H * d, d, H * d, 1});
+    deq::predictor_config cfg = deq::calibrate_predictor(x, x, 4);
+    std::vector<std::vector<float>> norms;
+    for (auto tier : {deq::arch::isa::portable, deq::arch::isa::avx2, deq::arch::isa::avx512}) {
+        deq::arch::scoped_isa_limit const limit(tier);
+        auto const o = deq::detail::make_predictor_operands<deq::exec::threads, float, float, std::int8_t>(deq::exec::threads{2}, x, x, cfg);
+        norms.push_back(o.q_norms);
+        CHECK(o.k_norms == o.q_norms);
+    }
+    // The portable norms are the correctly rounded sqrt of the sum in file order.
+    for (deq::index_t b = 0; b < B; ++b)
+        for (deq::index_t h = 0; h < H; ++h)
+            for (deq::index_t i = 0; i < L; ++i) {
+                double sum = 0;
+                for (deq::index_t t = 0; t < d; ++t) sum += static_cast<double>(x(b, h, i, t)) * static_cast<double>(x(b, h, i, t));
+                CHECK(norms[0][static_cast<std::size_t>((b * H + h) * L + i)] == static_cast<float>(std::sqrt(sum)));
+            }
+    CHECK(norms[1] == norms[0]);
+    CHECK(norms[2] == norms[0]);
+    // A non-finite entry is still named, wherever it sits in its block of 8 rows.
+    storage(0, 5, 1, 11) = std::numeric_limits<float>::quiet_NaN();
+    std::string const msg = deq_test::message_of<deq::numeric_error>([&] { (void)deq::predict_scores(deq::exec::serial{}, x, x, cfg); });
+    CHECK(msg.find("q") != std::string::npos);
+    CHECK(msg.find("[0, 1, 5, 11]") != std::string::npos);
+}

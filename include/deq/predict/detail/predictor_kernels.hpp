@@ -73,11 +73,16 @@ struct predictor_quantize_rows {
     DEQ_HOST_DEVICE void operator()(index_t r) const {
         index_t b = 0, h = 0, i = 0;
         predictor_split_row(r, x.extent(1), x.extent(2), b, h, i);
-        index_t const dim = x.extent(3);
-        Level* out = levels + r * ld;
         S norm = 0;
         index_t bad = predictor_row_ok;
         bool const finite = predictor_row_norm(x, b, h, i, norm, bad);
+        store(r, b, h, i, finite, norm, bad);
+    }
+
+    /// Writes the status, norm and levels of row r = (b, h, i) given its norm (predictor_row_norm()'s results).
+    DEQ_HOST_DEVICE void store(index_t r, index_t b, index_t h, index_t i, bool finite, S norm, index_t bad) const {
+        index_t const dim = x.extent(3);
+        Level* out = levels + r * ld;
         if (finite && !std::isfinite(norm)) bad = predictor_row_norm_overflow;
         status[r] = bad;
         if (!finite || bad != predictor_row_ok || norm == S(0)) {
@@ -103,6 +108,50 @@ struct predictor_quantize_rows {
             S const unit = static_cast<S>(x(b, h, i, t)) / norm;
             out[t] = static_cast<Level>(::deq::quant::quantize_symmetric(unit, scale, bits));
         }
+    }
+};
+
+/// Rows per work item of predictor_quantize_blocks.
+inline constexpr index_t predictor_quantize_block = 8;
+
+/// predictor_quantize_rows over blocks of predictor_quantize_block rows: on the AVX-512 tier (float rows
+/// and scores) the block's sums of squares run in the 8 lanes of one register, each lane in the scalar
+/// loop's order (arch::avx512::sum_squares_rows8), so the norms keep their bits while 8 rows' serial
+/// double additions overlap. A row with a non-finite sum, and every row on the other tiers, takes the
+/// row kernel (which names the first non-finite column). One work item per block.
+template <class T, class S, class Level>
+struct predictor_quantize_blocks {
+    predictor_quantize_rows<T, S, Level> row;  ///< The row kernel.
+    index_t rows;                              ///< Rows in all.
+
+    DEQ_HOST_DEVICE void operator()(index_t block) const {
+        index_t const r0 = block * predictor_quantize_block;
+        index_t const r1 = r0 + predictor_quantize_block < rows ? r0 + predictor_quantize_block : rows;
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+        if constexpr (std::is_same_v<T, float> && std::is_same_v<S, float>) {
+            if (row.tier == arch::isa::avx512 && r1 - r0 > 1 && row.x.extent(3) > 0) {
+                float const* ptr[predictor_quantize_block];
+                index_t b[predictor_quantize_block], h[predictor_quantize_block], i[predictor_quantize_block];
+                for (index_t r = r0; r < r1; ++r) {
+                    index_t const n = r - r0;
+                    predictor_split_row(r, row.x.extent(1), row.x.extent(2), b[n], h[n], i[n]);
+                    ptr[n] = &row.x(b[n], h[n], i[n], 0);
+                }
+                double sums[predictor_quantize_block];
+                arch::avx512::sum_squares_rows8(ptr, static_cast<int>(r1 - r0), row.x.extent(3), row.x.stride(3), sums);
+                for (index_t r = r0; r < r1; ++r) {
+                    index_t const n = r - r0;
+                    if (std::isfinite(sums[n])) {
+                        row.store(r, b[n], h[n], i[n], true, static_cast<S>(std::sqrt(sums[n])), predictor_row_ok);
+                    } else {
+                        row(r);
+                    }
+                }
+                return;
+            }
+        }
+#endif
+        for (index_t r = r0; r < r1; ++r) row(r);
     }
 };
 
