@@ -220,6 +220,44 @@ DEQ_TARGET_AVX512 inline float hmax(__m512 x) { return _mm512_reduce_max_ps(x); 
 /// Horizontal sum of 16 floats.
 DEQ_TARGET_AVX512 inline float hsum(__m512 x) { return _mm512_reduce_add_ps(x); }
 
+/// `O += P · V` for one block of at most 64 value columns of a group's tile: for each visited key j,
+/// the R rows' accumulators gain p_rj · v_j (the FMAs of the block's VC vectors only).
+/// @tparam R  Rows in the group (1..6).
+/// @tparam VC 16-float vectors in the block (1..4).
+/// @param vbase   Value row of the tile's first key, at the block's first column.
+/// @param v_row   Stride between value rows.
+/// @param visited The keys (bits of the tile) whose values are read.
+/// @param pbuf    R x 64 probabilities.
+/// @param acc     Accumulators of the block's first column, R rows @p ldacc apart (padded to whole vectors).
+/// @param ldacc   Row stride of @p acc.
+/// @param tail    Valid lanes of the block's last vector.
+template <int R, int VC>
+DEQ_TARGET_AVX512 inline void flash_pv(float const* vbase, index_t v_row, std::uint64_t visited, float const* pbuf, float* acc,
+                                       index_t ldacc, __mmask16 tail) {
+    __m512 o[R][VC];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < VC; ++c) o[r][c] = _mm512_loadu_ps(acc + r * ldacc + 16 * c);
+    for (std::uint64_t w = visited; w != 0; w &= w - 1) {
+        index_t const jj = __builtin_ctzll(w);
+        float const* const vrow = vbase + jj * v_row;
+        __m512 vv[VC];
+#pragma GCC unroll 4
+        for (int c = 0; c < VC; ++c) vv[c] = c + 1 < VC ? _mm512_loadu_ps(vrow + 16 * c) : _mm512_maskz_loadu_ps(tail, vrow + 16 * c);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            __m512 const pb = _mm512_set1_ps(pbuf[r * flash_keys + jj]);
+#pragma GCC unroll 4
+            for (int c = 0; c < VC; ++c) o[r][c] = _mm512_fmadd_ps(pb, vv[c], o[r][c]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int c = 0; c < VC; ++c) _mm512_storeu_ps(acc + r * ldacc + 16 * c, o[r][c]);
+}
+
 /// Accumulates key tile @p tile into the R rows of @p rows: scores, penalties, online softmax and P·V.
 /// @tparam R Rows in the group (1..6).
 /// @param h     The (batch, head).
@@ -336,53 +374,104 @@ DEQ_TARGET_AVX512 inline void flash_tile(flash_head const& h, flash_row* rows, i
     // O += P · V, 64 value columns at a time.
     for (index_t c0 = 0; c0 < h.dv; c0 += 64) {
         index_t const width = h.dv - c0 < 64 ? h.dv - c0 : 64;
+        __mmask16 const tail = static_cast<__mmask16>(width % 16 == 0 ? 0xFFFFu : ((1u << (width % 16)) - 1u));
+        float const* const vbase = h.v + j0 * h.v_row + c0;
+        switch ((width + 15) / 16) {
+            case 4: flash_pv<R, 4>(vbase, h.v_row, visited, pbuf, acc + c0, ldacc, tail); break;
+            case 3: flash_pv<R, 3>(vbase, h.v_row, visited, pbuf, acc + c0, ldacc, tail); break;
+            case 2: flash_pv<R, 2>(vbase, h.v_row, visited, pbuf, acc + c0, ldacc, tail); break;
+            default: flash_pv<R, 1>(vbase, h.v_row, visited, pbuf, acc + c0, ldacc, tail); break;
+        }
+    }
+}
+
+/// The exact scores of one query row at a list of keys (the row's kept keys, for a sparse row):
+/// `scores[n] = q·k_j` (q pre-scaled by 1 / sqrt(d)) for `j = keys[n]`, plus -10000 where the key is padded.
+/// @param h      The (batch, head); needs `h.k_rows`.
+/// @param q      The query row (pre-scaled).
+/// @param keys   Key indices.
+/// @param count  Number of keys.
+/// @param scores Output, @p count floats.
+/// @param max    Output: the largest score (unchanged when @p count is 0).
+/// @return False when a score is not finite (NaN, ±inf, or finite scores whose sum overflows).
+DEQ_TARGET_AVX512 inline bool flash_sparse_scores(flash_head const& h, float const* q, index_t const* keys, index_t count,
+                                                  float* scores, float& max) {
+    __m512 check = _mm512_setzero_ps(), vmax = _mm512_set1_ps(-__builtin_inff());
+    for (index_t n = 0; n < count; n += 16) {
+        index_t const lanes = count - n < 16 ? count - n : 16;
+        for (index_t u = 0; u < lanes; ++u) {
+            index_t const j = keys[n + u];
+            float x = flash_dot(q, h.k_rows + j * h.k_row, h.dim);
+            if (h.padded != nullptr && ((h.padded[j / flash_keys] >> (j % flash_keys)) & 1u) != 0) x = x + -10000.0f;
+            scores[n + u] = x;
+        }
+        __mmask16 const m = lanes == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << lanes) - 1u);
+        __m512 const x = _mm512_maskz_loadu_ps(m, scores + n);
+        check = _mm512_add_ps(check, x);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    }
+    if (count > 0) max = hmax(vmax);
+    return _mm512_fpclass_ps_mask(check, 0x99) == 0;
+}
+
+/// The softmax and P·V of one query row over a list of keys whose scores are given, every other key's
+/// weight being exactly 0: `p_n = exp(scores[n] - max)`, `out = Σ_n p_n v_{keys[n]} / Σ_n p_n` (sums in
+/// list order, weights that are exactly 0 skipped).
+/// @param h      The (batch, head).
+/// @param keys   Key indices (increasing).
+/// @param count  Number of keys (at least 1).
+/// @param scores Their scores; overwritten with the weights exp(s - max).
+/// @param max    The largest score.
+/// @param out    Output row, h.dv floats.
+/// @return False when an output is not finite.
+DEQ_TARGET_AVX512 inline bool flash_sparse_softmax_pv(flash_head const& h, index_t const* keys, index_t count, float* scores,
+                                                      float max, float* out) {
+    __m512 const vm = _mm512_set1_ps(max);
+    __m512 sum = _mm512_setzero_ps();
+    for (index_t n = 0; n < count; n += 16) {
+        index_t const lanes = count - n < 16 ? count - n : 16;
+        __mmask16 const m = lanes == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << lanes) - 1u);
+        __m512 const p = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + n), vm)));
+        _mm512_mask_storeu_ps(scores + n, m, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    __m512 const vl = _mm512_set1_ps(hsum(sum));
+    __mmask16 bad = 0;
+    for (index_t c0 = 0; c0 < h.dv; c0 += 64) {
+        index_t const width = h.dv - c0 < 64 ? h.dv - c0 : 64;
         int const vecs = static_cast<int>((width + 15) / 16);
         __mmask16 const tail = static_cast<__mmask16>(width % 16 == 0 ? 0xFFFFu : ((1u << (width % 16)) - 1u));
-        __m512 o[R][4];
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-            for (int c = 0; c < 4; ++c) o[r][c] = c < vecs ? _mm512_loadu_ps(acc + r * ldacc + c0 + 16 * c) : _mm512_setzero_ps();
-        float const* const vbase = h.v + j0 * h.v_row + c0;
-        if (vecs == 4 && tail == 0xFFFF) {
-            for (std::uint64_t w = visited; w != 0; w &= w - 1) {
-                index_t const jj = __builtin_ctzll(w);
-                float const* const vrow = vbase + jj * h.v_row;
-                __m512 const v0 = _mm512_loadu_ps(vrow), v1 = _mm512_loadu_ps(vrow + 16), v2 = _mm512_loadu_ps(vrow + 32),
-                             v3 = _mm512_loadu_ps(vrow + 48);
-#pragma GCC unroll 6
-                for (int r = 0; r < R; ++r) {
-                    __m512 const pb = _mm512_set1_ps(pbuf[r * flash_keys + jj]);
-                    o[r][0] = _mm512_fmadd_ps(pb, v0, o[r][0]);
-                    o[r][1] = _mm512_fmadd_ps(pb, v1, o[r][1]);
-                    o[r][2] = _mm512_fmadd_ps(pb, v2, o[r][2]);
-                    o[r][3] = _mm512_fmadd_ps(pb, v3, o[r][3]);
-                }
-            }
-        } else {
-            for (std::uint64_t w = visited; w != 0; w &= w - 1) {
-                index_t const jj = __builtin_ctzll(w);
-                float const* const vrow = vbase + jj * h.v_row;
-                __m512 vv[4];
-#pragma GCC unroll 4
-                for (int c = 0; c < 4; ++c) {
-                    __mmask16 const m = c < vecs - 1 ? static_cast<__mmask16>(0xFFFF) : (c == vecs - 1 ? tail : static_cast<__mmask16>(0));
-                    vv[c] = _mm512_maskz_loadu_ps(m, vrow + 16 * c);
-                }
-#pragma GCC unroll 6
-                for (int r = 0; r < R; ++r) {
-                    __m512 const pb = _mm512_set1_ps(pbuf[r * flash_keys + jj]);
-#pragma GCC unroll 4
-                    for (int c = 0; c < 4; ++c) o[r][c] = _mm512_fmadd_ps(pb, vv[c], o[r][c]);
-                }
+        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        float const* const vbase = h.v + c0;
+        for (index_t n = 0; n < count; ++n) {
+            float const w = scores[n];
+            if (w == 0.0f) continue;
+            __m512 const pb = _mm512_set1_ps(w);
+            float const* const vrow = vbase + keys[n] * h.v_row;
+            if (vecs == 4 && tail == 0xFFFF) {
+                o0 = _mm512_fmadd_ps(pb, _mm512_loadu_ps(vrow), o0);
+                o1 = _mm512_fmadd_ps(pb, _mm512_loadu_ps(vrow + 16), o1);
+                o2 = _mm512_fmadd_ps(pb, _mm512_loadu_ps(vrow + 32), o2);
+                o3 = _mm512_fmadd_ps(pb, _mm512_loadu_ps(vrow + 48), o3);
+            } else {
+                auto const mask = [&](int c) {
+                    return c < vecs - 1 ? static_cast<__mmask16>(0xFFFF) : (c == vecs - 1 ? tail : static_cast<__mmask16>(0));
+                };
+                o0 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(mask(0), vrow), o0);
+                if (vecs > 1) o1 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(mask(1), vrow + 16), o1);
+                if (vecs > 2) o2 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(mask(2), vrow + 32), o2);
+                if (vecs > 3) o3 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(mask(3), vrow + 48), o3);
             }
         }
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-            for (int c = 0; c < 4; ++c)
-                if (c < vecs) _mm512_storeu_ps(acc + r * ldacc + c0 + 16 * c, o[r][c]);
+        __m512 const o[4] = {o0, o1, o2, o3};
+        for (int c = 0; c < vecs; ++c) {
+            __mmask16 const m = c < vecs - 1 ? static_cast<__mmask16>(0xFFFF) : tail;
+            __m512 const r = _mm512_div_ps(o[c], vl);
+            bad |= _mm512_mask_fpclass_ps_mask(m, r, 0x99);
+            _mm512_mask_storeu_ps(out + c0 + 16 * c, m, r);
+        }
     }
+    return bad == 0;
 }
 
 /// flash_tile() for a run-time group size.

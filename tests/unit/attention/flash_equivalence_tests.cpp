@@ -127,6 +127,64 @@ TEST_CASE_TEMPLATE("flash attention equals the reference kernel: masks, refineme
     }
 }
 
+TEST_CASE_TEMPLATE("flash attention: sparse rows (few kept keys) equal the reference kernel, with and without skipping", T, float,
+                   deq::float16) {
+    // Rows that keep at most a quarter of their keys are computed over their kept keys only (their weights
+    // after the bound's proof); padded kept keys, value widths with tails and several 64-column blocks,
+    // Lq != Lk, 16-bit inputs. Without skip_pruned the pruned scores are computed too, with the same bits.
+    using S = deq::accum_t<T>;
+    std::uint64_t seed = 1900;
+    for (index_t d : {32, 64, 80}) {
+        for (index_t dv : {index_t{32}, index_t{40}, index_t{96}}) {
+            index_t const B = 2, H = 2, Lq = 29, L = 211;
+            problem<T> p(B, H, Lq, L, d, dv, ++seed, 1.2);
+            p.pad({L, 150});
+            deq::bit_mask kept = attn_test::random_mask(B, H, Lq, L, 0.05, ++seed);
+            for (index_t h = 0; h < H; ++h)
+                for (index_t i = 0; i < Lq; ++i) kept.set(1, h, i, 160 + i % 40, true);  // kept padded keys
+            for (index_t j = 0; j < L; ++j) kept.set(0, 0, 3, j, j % 5 == 0);     // a denser row (20 %)
+            deq::attention_options<S> o;
+            o.padding = p.padding;
+            o.kept = kept.view();
+            CAPTURE(d);
+            CAPTURE(dv);
+            check_against_reference(p, o, "sparse rows");
+            problem<T> a = p, b = p;
+            deq::attention_stats const sa = deq::attention(deq::exec::threads{2}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), o);
+            o.skip_pruned = false;
+            deq::attention_stats const sb = deq::attention(deq::exec::threads{2}, b.q.cview(), b.k.cview(), b.v.cview(), b.out.view(), o);
+            CHECK(attn_test::bitwise_equal(a.out, b.out));
+            CHECK(sb.exact_scores == B * H * Lq * L);
+            if (deq::arch::active_isa() == deq::arch::isa::avx512) {
+                CHECK(sa.exact_scores < sb.exact_scores / 4);  // only the kept entries of the sparse rows
+            }
+        }
+    }
+}
+
+TEST_CASE("flash attention: a sparse row whose pruned key dominates is not computed over its kept keys alone") {
+    // One kept key per row and a pruned key whose score is about 2e4: s - 10000 still dominates, the bound
+    // proves nothing, and the row must run over every key (the pruned key wins the softmax).
+    index_t const L = 100, d = 2;
+    problem<float> p(1, 1, 3, L, d, 2, 61, 0.1);
+    for (index_t i = 0; i < 3; ++i) {
+        p.q(0, 0, i, 0) = 200.0f;
+        p.q(0, 0, i, 1) = 0.0f;
+    }
+    p.k(0, 0, 70, 0) = 141.5f;
+    p.k(0, 0, 70, 1) = 0.0f;
+    deq::bit_mask kept(1, 1, 3, L, false);
+    for (index_t i = 0; i < 3; ++i) kept.set(0, 0, i, i, true);
+    deq::attention_options<float> o;
+    o.kept = kept.view();
+    check_against_reference(p, o, "dominating pruned key");
+    problem<float> a = p;
+    deq::attention(deq::exec::serial{}, a.q.cview(), a.k.cview(), a.v.cview(), a.out.view(), o);
+    for (index_t i = 0; i < 3; ++i)
+        for (index_t t = 0; t < 2; ++t)
+            CHECK(static_cast<double>(a.out(0, 0, i, t)) == doctest::Approx(static_cast<double>(p.v(0, 0, 70, t))));
+}
+
 TEST_CASE("flash attention: P·V reads no value of a key whose weight is exactly 0, and the outputs do not change") {
     // A sparse kept mask (3 % of the entries, Sanger's regime) over 5 key tiles; the keys that no query row
     // keeps (outside the first tile, which starts every row) get NaN values. The flash kernel proves their

@@ -51,6 +51,9 @@
 
 namespace deq::detail {
 
+/// A row with a kept mask runs as a sparse row when at most 1 / flash_sparse_row_fraction of its keys are kept.
+inline constexpr index_t flash_sparse_row_fraction = 4;
+
 /// Query rows per flash work item (8 groups of 6 share each key tile while it is in the L1 cache).
 inline constexpr index_t flash_block_rows = 48;
 
@@ -222,7 +225,7 @@ struct flash_attention_kernel {
         if (!shared->k.empty()) {
             head.k_rows = shared->k.data() + bh * lk * dim;
             head.k_row = dim;
-        } else if (!refined.empty() && lk > 0) {
+        } else if ((!refined.empty() || !kept.empty()) && lk > 0) {
             head.k_rows = reinterpret_cast<float const*>(&k(b, h, 0, 0));
             head.k_row = k.stride(2);
         }
@@ -250,20 +253,62 @@ struct flash_attention_kernel {
             reference_row(r, scratch, row_scores);
         };
 
+        double const sqrt_d = std::sqrt(static_cast<double>(dim));
+        float const inv_sqrt_d = static_cast<float>(1.0 / sqrt_d);
+        bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
+        // A sparse row (kept mask, no refined one, few kept keys): only the kept entries are computed, one
+        // by one, when the reference kernel's bound proves every other weight exactly 0 against the largest
+        // kept score (see sparse_row()).
+        bool const sparse_rows = !kept.empty() && refined.empty() && !shared->key_norm_max.empty();
+        enum class sparse_status { done, tiles, bad };
+        // The softmax over the kept keys of row i (q pre-scaled, `bound` the reference's bound of its pruned
+        // scores): done (output written), tiles (the bound does not prove the pruned weights 0: use the
+        // tiles), or bad (a non-finite score or output: the reference kernel decides). Without skip_pruned,
+        // the pruned scores are computed as well, and each must give a weight of exactly 0.
+        auto sparse_row = [&](index_t i, float const* qr, double bound, std::uint64_t const* kept_row, float* buf,
+                              index_t& exact) DEQ_TARGET_AVX512 {
+            index_t* const keys = thread_scratch<index_t, 7>(static_cast<std::size_t>(lk));
+            float* const sc = thread_scratch<float, 7>(static_cast<std::size_t>(lk));
+            index_t count = 0;
+            for (index_t w = 0; w < tiles; ++w) {
+                std::uint64_t const in_range = w + 1 < tiles || lk % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (lk % 64)) - 1;
+                for (std::uint64_t x = kept_row[w] & in_range; x != 0; x &= x - 1) keys[count++] = w * 64 + std::countr_zero(x);
+            }
+            float m = 0;
+            if (!arch::avx512::flash_sparse_scores(head, qr, keys, count, sc, m)) return sparse_status::bad;
+            if ((bound + attention_penalty) - static_cast<double>(m) >= -attention_skip_margin) return sparse_status::tiles;
+            exact = count;
+            if (!skip_pruned) {
+                for (index_t j = 0; j < lk; ++j) {
+                    if (((kept_row[j / 64] >> (j % 64)) & 1u) != 0) continue;
+                    float x = arch::avx512::flash_dot(qr, head.k_rows + j * head.k_row, dim) + -10000.0f;
+                    if (head.padded != nullptr && ((head.padded[j / 64] >> (j % 64)) & 1u) != 0) x = x + -10000.0f;
+                    ++exact;
+                    if (!(static_cast<double>(x) - static_cast<double>(m) < -attention_skip_margin)) return sparse_status::tiles;
+                }
+            }
+            float* const o = direct ? reinterpret_cast<float*>(&out(b, h, i, 0)) : buf;
+            if (!arch::avx512::flash_sparse_softmax_pv(head, keys, count, sc, m, o)) return sparse_status::bad;
+            if constexpr (!std::is_same_v<T, float>) {
+                for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(o[t]);
+            } else if (!direct) {
+                for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = o[t];
+            }
+            return sparse_status::done;
+        };
+
         // The block's rows: a reference row for each row without a kept real key, flash rows otherwise.
         arch::avx512::flash_row rows[R];
         index_t ids[R];
         double bounds[R];
         index_t computed[R];
         int n = 0;
-        double const sqrt_d = std::sqrt(static_cast<double>(dim));
-        float const inv_sqrt_d = static_cast<float>(1.0 / sqrt_d);
-        bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
         for (index_t i = i0; i < i1; ++i) {
             index_t const r = bh * lq + i;
             std::uint64_t const* kept_row = kept.empty() ? nullptr : kept.row(b, h, i);
             std::uint64_t const* refined_row = refined.empty() ? nullptr : refined.row(b, h, i);
             attention_row_record rec;
+            index_t kept_keys = 0;  // kept keys, padded ones included
             if (kept_row == nullptr && refined_row == nullptr) {
                 rec.kept_real = shared->real_keys[static_cast<std::size_t>(b)];
                 rec.high_real = rec.kept_real;
@@ -273,6 +318,7 @@ struct flash_attention_kernel {
                     std::uint64_t const real = (head.padded != nullptr ? ~head.padded[w] : ~std::uint64_t{0}) & in_range;
                     std::uint64_t const kw = (kept_row != nullptr ? kept_row[w] : ~std::uint64_t{0}) & real;
                     rec.kept_real += std::popcount(kw);
+                    if (kept_row != nullptr) kept_keys += std::popcount(kept_row[w] & in_range);
                     rec.high_real += std::popcount(refined_row != nullptr ? kw & refined_row[w] : kw);
                 }
             }
@@ -296,6 +342,18 @@ struct flash_attention_kernel {
                 bounds[n] = std::sqrt(qn) * shared->key_norm_max[static_cast<std::size_t>(bh)] / sqrt_d *
                                 (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * 1.1920928955078125e-07) +
                             1.0;
+            }
+            if (sparse_rows && kept_keys * flash_sparse_row_fraction <= lk) {
+                index_t exact = 0;
+                sparse_status const st = sparse_row(i, qr, bounds[n], kept_row, obuf + n * ldacc, exact);
+                if (st == sparse_status::bad) {
+                    reference(r);
+                    continue;
+                }
+                if (st == sparse_status::done) {
+                    records[r].exact_scores = exact;
+                    continue;
+                }
             }
             row.q = qr;
             row.kept = kept_row;
@@ -425,7 +483,7 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
     shared.kt.assign(checked_bytes("flash attention key tiles", checked_size("flash attention key tiles", {batch * heads, shared.kt_stride}),
                                    sizeof(float)) / sizeof(float), 0.0f);
     if (!std::is_same_v<T, float> || v.stride(3) != 1) shared.v.assign(static_cast<std::size_t>(batch * heads * lk * dv), 0.0f);
-    if (!options.refined.empty() && (!std::is_same_v<T, float> || k.stride(3) != 1)) {
+    if ((!options.refined.empty() || !options.kept.empty()) && (!std::is_same_v<T, float> || k.stride(3) != 1)) {
         shared.k.assign(static_cast<std::size_t>(batch * heads * lk * dim), 0.0f);
     }
     shared.real_keys.assign(static_cast<std::size_t>(batch), lk);
