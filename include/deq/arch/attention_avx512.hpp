@@ -414,6 +414,60 @@ DEQ_TARGET_AVX512 inline bool flash_sparse_scores(flash_head const& h, float con
     return _mm512_fpclass_ps_mask(check, 0x99) == 0;
 }
 
+/// The scores of one query row as the reference row kernel computes them (deq/attention/detail/
+/// attention_kernel.hpp, `raw_score()` then the penalties), bit for bit: the same float operations in
+/// the same order, 16 keys per vector. With contiguous key rows the reference sums `q_t k_t` in eight
+/// partial sums (t mod 8) combined as ((p0 + p4) + (p1 + p5)) + ((p2 + p6) + (p3 + p7)), then the
+/// remaining t one by one; otherwise one by one. Then `s = acc / sqrt(d)`, `s + (-10000)` where the entry
+/// is not kept, `+ (-10000)` again where the key is padded. Products and sums are separate roundings:
+/// the caller uses this only where the reference itself is compiled without FMA contraction.
+/// @param h          The (batch, head); its transposed key tiles are read.
+/// @param q          The query row, not scaled.
+/// @param kept       The row's kept mask words.
+/// @param contiguous Whether the reference sees contiguous key rows (its eight partial sums).
+/// @param scores     Output, h.lk floats.
+/// @param max        Output: the largest score.
+/// @return False when a score is not finite.
+DEQ_TARGET_AVX512 inline bool flash_reference_scores(flash_head const& h, float const* q, std::uint64_t const* kept, bool contiguous,
+                                                     float* scores, float& max) {
+    __m512 const pen = _mm512_set1_ps(-10000.0f), vd = _mm512_set1_ps(h.sqrt_d);
+    __m512 vmax = _mm512_set1_ps(-__builtin_inff()), check = _mm512_setzero_ps();
+    index_t const tiles = h.lk / flash_keys + (h.lk % flash_keys != 0 ? 1 : 0);
+    index_t const eights = contiguous ? h.dim / 8 * 8 : 0;
+    for (index_t tile = 0; tile < tiles; ++tile) {
+        float const* const kt = h.kt + tile * h.dim * flash_keys;
+        index_t const j0 = tile * flash_keys;
+        std::uint64_t const padded = h.padded != nullptr ? h.padded[tile] : 0;
+        for (index_t c = 0; c < 4 && j0 + 16 * c < h.lk; ++c) {
+            float const* const col = kt + 16 * c;
+            __m512 part[8];
+            for (int u = 0; u < 8; ++u) part[u] = _mm512_setzero_ps();
+            for (index_t t = 0; t < eights; t += 8) {
+#pragma GCC unroll 8
+                for (int u = 0; u < 8; ++u) {
+                    part[u] = _mm512_add_ps(part[u], _mm512_mul_ps(_mm512_set1_ps(q[t + u]), _mm512_loadu_ps(col + (t + u) * flash_keys)));
+                }
+            }
+            __m512 acc = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(part[0], part[4]), _mm512_add_ps(part[1], part[5])),
+                                       _mm512_add_ps(_mm512_add_ps(part[2], part[6]), _mm512_add_ps(part[3], part[7])));
+            for (index_t t = eights; t < h.dim; ++t) {
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(q[t]), _mm512_loadu_ps(col + t * flash_keys)));
+            }
+            __m512 x = _mm512_div_ps(acc, vd);
+            auto const lane = [&](std::uint64_t w) { return static_cast<__mmask16>((w >> (16 * c)) & 0xFFFFu); };
+            x = _mm512_mask_add_ps(x, lane(~kept[tile]), x, pen);
+            x = _mm512_mask_add_ps(x, lane(padded), x, pen);
+            index_t const left = h.lk - j0 - 16 * c;
+            __mmask16 const valid = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+            _mm512_mask_storeu_ps(scores + j0 + 16 * c, valid, x);
+            check = _mm512_add_ps(check, _mm512_maskz_mov_ps(valid, x));
+            vmax = _mm512_mask_max_ps(vmax, valid, vmax, x);
+        }
+    }
+    max = hmax(vmax);
+    return _mm512_fpclass_ps_mask(check, 0x99) == 0;
+}
+
 /// The softmax and P·V of one query row over a list of keys whose scores are given, every other key's
 /// weight being exactly 0: `p_n = exp(scores[n] - max)`, `out = Σ_n p_n v_{keys[n]} / Σ_n p_n` (sums in
 /// list order, weights that are exactly 0 skipped).

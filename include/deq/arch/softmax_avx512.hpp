@@ -61,14 +61,18 @@ DEQ_TARGET_AVX512 inline __mmask16 lanes(index_t left) {
     return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
-/// Steps 1 to 3 of the predicted softmax of one row (see deq/mask/detail/softmax_row.hpp): the padding
-/// penalty, the maximum, `e_j = exp(x_j - m)` in place and their sum in the fixed tree.
-/// @param x      @p n scores, overwritten by e_j.
+/// Steps 1 and 2 of the predicted softmax of one row (see deq/mask/detail/softmax_row.hpp): the padding
+/// penalty in place and the maximum; with @p Check, also the first entry that is not finite.
+/// @tparam Check Whether to look for NaN and ±inf (the penalty keeps finite entries finite and the
+///               others not, so checking after it is checking the scores).
+/// @param x      @p n scores, padded entries overwritten by x + pad.
 /// @param n      Row length (>= 1).
 /// @param padded Padded-key words (bit j set: key j is padded), or null.
 /// @param pad    The padding penalty (-10000).
-/// @return The sum of the e_j.
-DEQ_TARGET_AVX512 inline float softmax_exp_row(float* x, index_t n, std::uint64_t const* padded, float pad) {
+/// @param max    The maximum (valid when every entry is finite).
+/// @return -1, or (with @p Check) the index of the first entry that is not finite.
+template <bool Check>
+DEQ_TARGET_AVX512 inline index_t softmax_penalty_max(float* x, index_t n, std::uint64_t const* padded, float pad, float& max) {
     __m512 const vpad = _mm512_set1_ps(pad);
     // Two maxima, 32 entries per step (the maximum is exact in any order): the loop is not bound by
     // the latency of one max chain.
@@ -83,10 +87,26 @@ DEQ_TARGET_AVX512 inline float softmax_exp_row(float* x, index_t n, std::uint64_
             _mm512_mask_storeu_ps(x + j, ma, a);
             _mm512_mask_storeu_ps(x + j + 16, mb, b);
         }
+        if constexpr (Check) {
+            auto const bad = static_cast<std::uint32_t>(_mm512_mask_fpclass_ps_mask(ma, a, 0x99)) |
+                             (static_cast<std::uint32_t>(_mm512_mask_fpclass_ps_mask(mb, b, 0x99)) << 16);
+            if (bad != 0) return j + __builtin_ctz(bad);
+        }
         m0 = _mm512_mask_max_ps(m0, ma, m0, a);
         m1 = _mm512_mask_max_ps(m1, mb, m1, b);
     }
-    __m512 const vm = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+    max = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    return -1;
+}
+
+/// Step 3 of the predicted softmax of one row: `e_j = exp(x_j - m)` in place and their sum in the fixed
+/// tree of deq/mask/detail/softmax_row.hpp.
+/// @param x   @p n penalised scores, overwritten by e_j.
+/// @param n   Row length (>= 1).
+/// @param max Their maximum.
+/// @return The sum of the e_j.
+DEQ_TARGET_AVX512 inline float softmax_exp_sum(float* x, index_t n, float max) {
+    __m512 const vm = _mm512_set1_ps(max);
     __m512 part = _mm512_setzero_ps();
     for (index_t j = 0; j < n; j += 16) {
         __mmask16 const m = lanes(n - j);
@@ -99,6 +119,19 @@ DEQ_TARGET_AVX512 inline float softmax_exp_row(float* x, index_t n, std::uint64_
     __m128 const b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     __m128 const c = _mm_add_ps(b, _mm_movehl_ps(b, b));
     return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+
+/// Steps 1 to 3 of the predicted softmax of one row (see deq/mask/detail/softmax_row.hpp): the padding
+/// penalty, the maximum, `e_j = exp(x_j - m)` in place and their sum in the fixed tree.
+/// @param x      @p n scores, overwritten by e_j.
+/// @param n      Row length (>= 1).
+/// @param padded Padded-key words (bit j set: key j is padded), or null.
+/// @param pad    The padding penalty (-10000).
+/// @return The sum of the e_j.
+DEQ_TARGET_AVX512 inline float softmax_exp_row(float* x, index_t n, std::uint64_t const* padded, float pad) {
+    float m = 0;
+    softmax_penalty_max<false>(x, n, padded, pad, m);
+    return softmax_exp_sum(x, n, m);
 }
 
 /// The predicted softmax of one row in place (see deq/mask/detail/softmax_row.hpp for the definition).
@@ -117,8 +150,10 @@ DEQ_TARGET_AVX512 inline void softmax_row(float* x, index_t n, std::uint64_t con
 /// Sets bit j of @p words (cleared by the caller) for each `e_j / sum > t` (`<= t` when @p inverse),
 /// where `e_j / sum` is the rounded float quotient, without dividing: with t⁺ the float after t and
 /// μ = (t + t⁺) / 2, `RN(z) > t` exactly when z > μ, or z = μ and the tie rounds up to t⁺ (t⁺ even);
-/// and `z > μ` is `e_j > μ · sum`, whose product is exact in double (25 + 24 significant bits). So the
-/// bits equal those of threshold_row() on the divided row.
+/// and `z > μ` is `e_j > B` with B = μ · sum, which is exact in double (25 + 24 significant bits). For a
+/// float e, `e > B` is `e > RD(B)` and `e >= B` is `e >= RU(B)` (RD, RU: B rounded down or up to a
+/// float; no float lies strictly between them), so one float comparison per entry decides. The bits
+/// equal those of threshold_row() on the divided row.
 /// @param e       @p n values e_j >= 0 (finite).
 /// @param n       Row length.
 /// @param sum     The divisor (> 0, finite).
@@ -131,18 +166,42 @@ DEQ_TARGET_AVX512 inline void quotient_threshold_row(float const* e, index_t n, 
     std::uint32_t up_bits;
     __builtin_memcpy(&up_bits, &up, sizeof(up_bits));
     bool const tie_up = (up_bits & 1u) == 0;  // round half to even: a tie goes to t⁺ when t⁺ is even
-    __m512d const bound = _mm512_set1_pd(mid * static_cast<double>(sum));
+    double const bound = mid * static_cast<double>(sum);
+    // RD(bound) for e > bound, RU(bound) for e >= bound (bound is far inside float's range: |t| < 2^128
+    // and 0 < sum < 2^128 give a product whose rounding to float saturates to ±inf at worst, which
+    // compares correctly with finite e).
+    float f = static_cast<float>(bound);
+    if (tie_up && static_cast<double>(f) < bound) f = __builtin_nextafterf(f, __builtin_inff());
+    if (!tie_up && static_cast<double>(f) > bound) f = __builtin_nextafterf(f, -__builtin_inff());
+    __m512 const vb = _mm512_set1_ps(f);
     for (index_t j = 0; j < n; j += 16) {
         __mmask16 const m = lanes(n - j);
         __m512 const v = _mm512_maskz_loadu_ps(m, e + j);
-        __m512d const lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d const hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
-        __mmask8 const sel_lo = tie_up ? _mm512_cmp_pd_mask(lo, bound, _CMP_GE_OQ) : _mm512_cmp_pd_mask(lo, bound, _CMP_GT_OQ);
-        __mmask8 const sel_hi = tie_up ? _mm512_cmp_pd_mask(hi, bound, _CMP_GE_OQ) : _mm512_cmp_pd_mask(hi, bound, _CMP_GT_OQ);
-        auto sel = static_cast<__mmask16>(static_cast<unsigned>(sel_lo) | (static_cast<unsigned>(sel_hi) << 8));
+        __mmask16 sel = tie_up ? _mm512_cmp_ps_mask(v, vb, _CMP_GE_OQ) : _mm512_cmp_ps_mask(v, vb, _CMP_GT_OQ);
         sel = static_cast<__mmask16>((inverse ? ~sel : sel) & m);
         words[j / 64] |= static_cast<std::uint64_t>(sel) << (j % 64);
     }
+}
+
+/// The selection `P̂_j > t` (`<= t` when @p inverse) of one row of predicted scores, with the
+/// finiteness check of the scores: the padding penalty, the maximum, the exponentials and their sum
+/// (softmax_penalty_max(), softmax_exp_sum()), then quotient_threshold_row(). The same bits as
+/// deq::detail::softmax_threshold_row() after row_max_checked(), in three passes over the row.
+/// @param x       @p n scores, overwritten.
+/// @param n       Row length (>= 1).
+/// @param padded  Padded-key words, or null.
+/// @param pad     The padding penalty (-10000).
+/// @param t       The threshold (finite).
+/// @param inverse Select `<= t`.
+/// @param words   The row's mask words (cleared by the caller).
+/// @return -1, or the index of the first score that is not finite (then no bit is set).
+DEQ_TARGET_AVX512 inline index_t softmax_threshold_row_checked(float* x, index_t n, std::uint64_t const* padded, float pad, float t,
+                                                               bool inverse, std::uint64_t* words) {
+    float m = 0;
+    index_t const bad = softmax_penalty_max<true>(x, n, padded, pad, m);
+    if (bad >= 0) return bad;
+    quotient_threshold_row(x, n, softmax_exp_sum(x, n, m), t, inverse, words);
+    return -1;
 }
 
 /// The maximum of a row of floats and whether every value is finite (exact: max is order-independent).

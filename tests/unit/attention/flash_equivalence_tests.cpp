@@ -5,9 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
+#include <deq/arch/attention_avx512.hpp>
 #include <deq/arch/isa.hpp>
 #include <deq/attention/attention.hpp>
 #include <deq/exec/serial.hpp>
@@ -162,6 +166,33 @@ TEST_CASE_TEMPLATE("flash attention: sparse rows (few kept keys) equal the refer
     }
 }
 
+TEST_CASE_TEMPLATE("flash attention: rows without a kept real key under the reference policy match the reference's rounding", T, float,
+                   deq::float16) {
+    // Every score of such a row gets -10000, rounded to float's 2^-10 grid there: scores that differ in the
+    // last bit can land on neighbouring grid points, which changes a weight by about 1e-3. Large, peaked
+    // scores make that visible above the 1e-5 tolerance, so the flash path must reproduce the reference
+    // kernel's score bits (contiguous and strided keys, dims with and without a multiple of 8, padding).
+    using S = deq::accum_t<T>;
+    std::uint64_t seed = 2100;
+    for (index_t d : {8, 13, 32, 64}) {
+        index_t const B = 2, H = 2, Lq = 40, L = 150;
+        problem<T> p(B, H, Lq, L, d, 24, ++seed, 4.0);
+        p.pad({L, 101});
+        deq::bit_mask kept = attn_test::random_mask(B, H, Lq, L, 0.05, ++seed);
+        for (index_t b = 0; b < B; ++b)
+            for (index_t h = 0; h < H; ++h)
+                for (index_t i = 0; i < Lq; i += 2) {
+                    for (index_t j = 0; j < L; ++j) kept.set(b, h, i, j, false);  // every other row fully pruned
+                    if (b == 1 && i % 4 == 0) kept.set(b, h, i, 120, true);        // or keeping a padded key only
+                }
+        deq::attention_options<S> o;
+        o.padding = p.padding;
+        o.kept = kept.view();
+        CAPTURE(d);
+        check_against_reference(p, o, "empty rows, reference policy");
+    }
+}
+
 TEST_CASE("flash attention: a sparse row whose pruned key dominates is not computed over its kept keys alone") {
     // One kept key per row and a pruned key whose score is about 2e4: s - 10000 still dominates, the bound
     // proves nothing, and the row must run over every key (the pruned key wins the softmax).
@@ -299,3 +330,67 @@ TEST_CASE("attention: the padding overload and attention_options_for need no sco
     deq::attention(deq::exec::serial{}, b.q.cview(), b.k.cview(), b.v.cview(), b.out.view(), o);
     CHECK(attn_test::bitwise_equal(a.out, b.out));
 }
+
+#if DEQ_ARCH_X86
+TEST_CASE("flash attention: the scores of a row without a kept real key are the reference kernel's bits") {
+    // flash_reference_scores() against attention_row_kernel::raw_score() plus the penalties, entry by entry
+    // (contiguous and strided keys; dims below, at and off a multiple of 8; padded keys; large scores).
+    if (deq::arch::detected_isa() != deq::arch::isa::avx512) return;
+    std::uint64_t seed = 2300;
+    for (index_t d : {3, 8, 13, 32, 64, 80}) {
+        for (bool strided : {false, true}) {
+            index_t const L = 150;
+            deq::tensor<float, 4> q({1, 1, 9, d}), kc({1, 1, L, d}), kt({1, 1, d, L});
+            deq_test::fill_normal(q, ++seed, 0.0, 3.0);
+            deq_test::fill_normal(kc, ++seed, 0.0, 3.0);
+            for (index_t j = 0; j < L; ++j)
+                for (index_t t = 0; t < d; ++t) kt(0, 0, t, j) = kc(0, 0, j, t);
+            // the keys as the reference sees them: contiguous rows, or a transposed (strided) view
+            deq::tensor_view<float const, 4> const k =
+                strided ? deq::tensor_view<float const, 4>(kt.data(), {1, 1, L, d}, {d * L, d * L, 1, L}) : kc.cview();
+            std::vector<std::uint64_t> packed_pad(3, 0);
+            std::vector<std::uint8_t> valid(static_cast<std::size_t>(L), 1);
+            for (index_t j = 97; j < L; ++j) {
+                valid[static_cast<std::size_t>(j)] = 0;
+                packed_pad[static_cast<std::size_t>(j / 64)] |= std::uint64_t{1} << (j % 64);
+            }
+            deq::key_padding const padding{deq::tensor_view<std::uint8_t const, 2>(valid.data(), {1, L})};
+            std::vector<float> tiles(static_cast<std::size_t>(3 * 64 * d));
+            deq::arch::avx512::pack_keys_transposed(&k(0, 0, 0, 0), k.stride(2), k.stride(3), L, d, tiles.data());
+            deq::bit_mask kept(1, 1, 9, L, false);
+            for (index_t i = 0; i < 9; ++i) {  // a kept padded key, and real kept keys (unpenalised: every bit shows)
+                kept.set(0, 0, i, 100 + i, true);
+                for (index_t j = i; j < 97; j += 3) kept.set(0, 0, i, j, true);
+            }
+            deq::arch::avx512::flash_head head;
+            head.kt = tiles.data();
+            head.lk = L;
+            head.dim = d;
+            head.sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(d)));
+            head.padded = packed_pad.data();
+            deq::detail::attention_row_kernel<float, float> ref{q.cview(), k, {}, {}, padding, kept.view(), {}, {},
+                                                                deq::empty_row_policy::reference, nullptr, nullptr, nullptr, 0};
+            std::vector<float> scores(static_cast<std::size_t>(L));
+            index_t mismatches = 0;
+            for (index_t i = 0; i < 9; ++i) {
+                float m = 0;
+                REQUIRE(deq::arch::avx512::flash_reference_scores(head, &q(0, 0, i, 0), kept.view().row(0, 0, i), k.stride(3) == 1,
+                                                                  scores.data(), m));
+                float best = -std::numeric_limits<float>::infinity();
+                for (index_t j = 0; j < L; ++j) {
+                    index_t count = 0;
+                    float x = ref.raw_score(&q(0, 0, i, 0), 0, 0, i, j, true, head.sqrt_d, count);
+                    if (!kept.test(0, 0, i, j)) x = x + -10000.0f;
+                    if (!padding.is_valid(0, j)) x = x + -10000.0f;
+                    best = std::fmax(best, x);
+                    if (std::memcmp(&x, &scores[static_cast<std::size_t>(j)], sizeof(float)) != 0) ++mismatches;
+                }
+                CHECK(m == best);
+            }
+            CAPTURE(d);
+            CAPTURE(strided);
+            CHECK(mismatches == 0);
+        }
+    }
+}
+#endif

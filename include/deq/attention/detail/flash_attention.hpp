@@ -297,6 +297,32 @@ struct flash_attention_kernel {
             return sparse_status::done;
         };
 
+        // A row without a kept real key under the reference policy: every score gets -10000, whose float
+        // rounding (a 2^-10 grid) would amplify any other rounding of q·k, so the scores are the reference
+        // kernel's own bits (flash_reference_scores(), its operations in its order; only where the reference
+        // is compiled without FMA contraction), then the softmax and P·V of the flash path (to rounding).
+        // False: the reference kernel decides (a score or output not finite).
+#if defined(__FMA__) || defined(__FP_FAST_FMAF)
+        bool const fast_empty = false;  // the reference may contract q_t k_t into FMAs: it runs itself
+#else
+        bool const fast_empty = policy == empty_row_policy::reference && refined.empty() && !kept.empty() && lk > 0;
+#endif
+        auto empty_row = [&](index_t i, index_t r) DEQ_TARGET_AVX512 {
+            float* const qi = thread_scratch<float, 8>(static_cast<std::size_t>(dim + dv));
+            float* const o = qi + dim;
+            T const* qsrc = &q(b, h, i, 0);
+            for (index_t t = 0; t < dim; ++t) qi[t] = static_cast<float>(qsrc[t * q.stride(3)]);
+            index_t* const keys = thread_scratch<index_t, 7>(static_cast<std::size_t>(lk));
+            float* const sc = thread_scratch<float, 7>(static_cast<std::size_t>(lk));
+            float m = 0;
+            if (!arch::avx512::flash_reference_scores(head, qi, kept.row(b, h, i), k.stride(3) == 1, sc, m)) return false;
+            for (index_t j = 0; j < lk; ++j) keys[j] = j;
+            if (!arch::avx512::flash_sparse_softmax_pv(head, keys, lk, sc, m, o)) return false;
+            for (index_t t = 0; t < dv; ++t) out(b, h, i, t) = static_cast<T>(o[t]);
+            records[r].exact_scores = lk;
+            return true;
+        };
+
         // The block's rows: a reference row for each row without a kept real key, flash rows otherwise.
         arch::avx512::flash_row rows[R];
         index_t ids[R];
@@ -324,7 +350,7 @@ struct flash_attention_kernel {
             }
             records[r] = rec;
             if (rec.kept_real == 0) {  // no kept real key: the reference arithmetic of the policy
-                reference(r);
+                if (!(fast_empty && empty_row(i, r))) reference(r);
                 continue;
             }
             arch::avx512::flash_row& row = rows[n];

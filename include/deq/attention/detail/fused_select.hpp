@@ -151,9 +151,16 @@ struct fused_select_kernel {
             predictor_score_tile(o, bh, i0, rows, j0, keys, x + j0, lk, dots);
         }
         index_t* const idx = step == fused_select_step::rank ? thread_scratch<index_t, 10>(static_cast<std::size_t>(lk)) : nullptr;
+        bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
         for (index_t r = 0; r < rows; ++r) {
             index_t const row = bh * lq + i0 + r;
             S* xr = x + r * lk;
+            if (softmax && constant_threshold) {  // P̂ > θ without forming P̂ (the same bits)
+                std::uint64_t* const words = out.row(b, h, i0 + r);
+                select_clear_row(words, out.words_per_row());
+                status[row] = softmax_threshold_row_checked(xr, lk, padded.of(b), inverse, threshold, words, tier);
+                continue;
+            }
             S xmax = S(0);
             index_t const bad = row_max_checked(xr, lk, xmax, tier);
             status[row] = bad;
@@ -161,11 +168,6 @@ struct fused_select_kernel {
             if (words != nullptr) select_clear_row(words, out.words_per_row());
             if (bad != select_row_ok) {
                 if (step == fused_select_step::row_max) row_max[row] = S(0);
-                continue;
-            }
-            bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
-            if (softmax && constant_threshold) {  // P̂ > θ without forming P̂ (the same bits)
-                softmax_threshold_row(xr, lk, padded.of(b), inverse, threshold, words, tier);
                 continue;
             }
             if (softmax) {

@@ -158,4 +158,33 @@ DEQ_HOST_DEVICE inline void softmax_threshold_row(S* x, index_t n, std::uint64_t
     threshold_row(x, n, inverse, t, words, tier);
 }
 
+/// softmax_threshold_row() with the finiteness check of row_max_checked() first: on the AVX-512 tier in
+/// three passes over the row (penalty, maximum and check; exponentials and sum; threshold), elsewhere
+/// as row_max_checked() then softmax_threshold_row(). The same bits on every tier.
+/// @tparam S Score type.
+/// @param x       @p n scores, overwritten.
+/// @param n       Row length (>= 1).
+/// @param padded  Padded-key words, or null.
+/// @param inverse Select `P̂_j <= t`.
+/// @param t       The threshold.
+/// @param words   The row's mask words (cleared by the caller; no bit set when a score is not finite).
+/// @param tier    Instruction-set tier.
+/// @return -1, or the index of the first score that is not finite.
+template <class S>
+DEQ_HOST_DEVICE inline index_t softmax_threshold_row_checked(S* x, index_t n, std::uint64_t const* padded, bool inverse, S t,
+                                                             std::uint64_t* words, arch::isa tier) {
+#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
+    if constexpr (std::is_same_v<S, float>) {
+        if (tier == arch::isa::avx512 && std::isfinite(t)) {
+            return arch::avx512::softmax_threshold_row_checked(x, n, padded, static_cast<float>(softmax_padding_penalty), t, inverse, words);
+        }
+    }
+#endif
+    S m = S(0);
+    index_t const bad = row_max_checked(x, n, m, tier);
+    if (bad >= 0) return bad;
+    softmax_threshold_row(x, n, padded, inverse, t, words, tier);
+    return -1;
+}
+
 }  // namespace deq::detail
