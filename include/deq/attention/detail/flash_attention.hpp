@@ -7,9 +7,15 @@
 /// reference row kernel (attention_kernel.hpp) runs otherwise, and also for the rows the flash path
 /// does not handle itself:
 /// - rows with no kept real key (every empty_row_policy), whose reference arithmetic adds -10000 to
-///   every entry;
+///   every entry — except, under the reference policy without a refined mask, where the flash path
+///   computes the reference kernel's own score bits (arch::avx512::flash_reference_scores(): its
+///   operations in its order, which the -10000 rounding needs; only where the reference is compiled
+///   without FMA contraction) and then its own softmax and P·V;
 /// - rows where a score was not finite (finite inputs whose scores overflow), so that the reference
 ///   kernel's checks decide.
+/// A *sparse row* (a kept mask, no refined one, at most 1 / flash_sparse_row_fraction of the keys kept)
+/// computes only its kept entries, one dot product each, when the bound below proves every pruned weight
+/// exactly 0 against its largest kept score; otherwise it joins the tiles.
 /// Every other row is computed with exactly the reference's score arithmetic (`q·k / sqrt(d)`, the
 /// predicted Ŝ where the entry is not refined, then -10000 for a pruned entry, then -10000 for a padded
 /// key), so results agree with the reference kernel to rounding (about 1e-6 relative;
@@ -35,6 +41,7 @@
 #include <cstdint>
 #include <new>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../arch/attention_avx512.hpp"
@@ -72,6 +79,20 @@ struct cache_aligned_allocator {
     /// @param n Element count.
     /// @return The storage.
     T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+    /// Default-initialises an element: `resize()` leaves new arithmetic elements uninitialised (a buffer
+    /// that is written before it is read is not zero-filled first); `assign(n, value)` still fills.
+    /// @param p Where.
+    template <class U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;
+    }
+    /// Constructs an element from @p args.
+    /// @param p    Where.
+    /// @param args Constructor arguments.
+    template <class U, class... A>
+    void construct(U* p, A&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<A>(args)...);
+    }
     /// Frees storage from allocate().
     /// @param p The storage.
     void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, std::align_val_t{64}); }
@@ -506,8 +527,9 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
     flash_shared shared;
     shared.tiles = lk / arch::avx512::flash_keys + (lk % arch::avx512::flash_keys != 0 ? 1 : 0);
     shared.kt_stride = checked_size("flash attention key tiles", {shared.tiles, arch::avx512::flash_keys, dim});
-    shared.kt.assign(checked_bytes("flash attention key tiles", checked_size("flash attention key tiles", {batch * heads, shared.kt_stride}),
-                                   sizeof(float)) / sizeof(float), 0.0f);
+    // every float is written by the packing (keys past lk as 0)
+    shared.kt.resize(checked_bytes("flash attention key tiles", checked_size("flash attention key tiles", {batch * heads, shared.kt_stride}),
+                                   sizeof(float)) / sizeof(float));
     if (!std::is_same_v<T, float> || v.stride(3) != 1) shared.v.assign(static_cast<std::size_t>(batch * heads * lk * dv), 0.0f);
     if ((!options.refined.empty() || !options.kept.empty()) && (!std::is_same_v<T, float> || k.stride(3) != 1)) {
         shared.k.assign(static_cast<std::size_t>(batch * heads * lk * dim), 0.0f);

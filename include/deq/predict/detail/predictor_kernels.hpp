@@ -130,7 +130,7 @@ struct predictor_quantize_blocks {
 #if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
         if constexpr (std::is_same_v<T, float> && std::is_same_v<S, float>) {
             if (row.tier == arch::isa::avx512 && r1 - r0 > 1 && row.x.extent(3) > 0) {
-                float const* ptr[predictor_quantize_block];
+                float const* ptr[predictor_quantize_block] = {};
                 index_t b[predictor_quantize_block], h[predictor_quantize_block], i[predictor_quantize_block];
                 for (index_t r = r0; r < r1; ++r) {
                     index_t const n = r - r0;

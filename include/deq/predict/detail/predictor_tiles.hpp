@@ -83,14 +83,20 @@ S predictor_reciprocal(predictor_operands<S, Level> const& o) {
     if constexpr (std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
 #if DEQ_ARCH_X86
         if (o.tier != arch::isa::avx512 && o.tier != arch::isa::avx2) return 0;
-        std::int64_t q_sum = 0, k_max = 0;
+        // int32 sums of int8 levels (the dimension is below 65536 on the SIMD tiers: no overflow), in loops
+        // the compiler vectorises
+        std::int32_t q_sum = 0, k_max = 0;
         for (std::size_t r = 0; r < o.q_norms.size(); ++r) {
-            std::int64_t sum = 0;
-            for (index_t t = 0; t < o.ld; ++t) sum += std::abs(static_cast<std::int64_t>(o.q_levels[r * static_cast<std::size_t>(o.ld) + t]));
-            q_sum = std::max(q_sum, sum);
+            Level const* row = o.q_levels.data() + r * static_cast<std::size_t>(o.ld);
+            std::int32_t sum = 0;
+            for (index_t t = 0; t < o.ld; ++t) sum += row[t] < 0 ? -static_cast<std::int32_t>(row[t]) : static_cast<std::int32_t>(row[t]);
+            q_sum = sum > q_sum ? sum : q_sum;
         }
-        for (Level level : o.k_levels) k_max = std::max<std::int64_t>(k_max, std::abs(static_cast<std::int64_t>(level)));
-        std::int64_t const bound = q_sum * k_max;
+        for (Level level : o.k_levels) {
+            std::int32_t const a = level < 0 ? -static_cast<std::int32_t>(level) : static_cast<std::int32_t>(level);
+            k_max = a > k_max ? a : k_max;
+        }
+        std::int64_t const bound = static_cast<std::int64_t>(q_sum) * k_max;
         // scores of the call (the rows overflow nothing: the operands' extents were checked)
         double const scores = static_cast<double>(o.batch) * static_cast<double>(o.heads) * static_cast<double>(o.lq) *
                               static_cast<double>(o.lk);
