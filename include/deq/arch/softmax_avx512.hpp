@@ -186,7 +186,8 @@ DEQ_TARGET_AVX512 inline void quotient_threshold_row(float const* e, index_t n, 
 /// The selection `P̂_j > t` (`<= t` when @p inverse) of one row of predicted scores, with the
 /// finiteness check of the scores: the padding penalty, the maximum, the exponentials and their sum
 /// (softmax_penalty_max(), softmax_exp_sum()), then quotient_threshold_row(). The same bits as
-/// deq::detail::softmax_threshold_row() after row_max_checked(), in three passes over the row.
+/// row_max_checked(), softmax_row() and threshold_row() of deq/mask/detail/softmax_row.hpp, in three passes
+/// over the row.
 /// @param x       @p n scores, overwritten.
 /// @param n       Row length (>= 1).
 /// @param padded  Padded-key words, or null.

@@ -118,7 +118,7 @@ TEST_CASE("softmax threshold rows: P̂ > t without dividing gives the bits of di
                     for (auto tier : all) {
                         std::vector<float> x = row;
                         std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
-                        deq::detail::softmax_threshold_row(x.data(), n, pad, inverse, t, words.data(), tier);
+                        CHECK(deq::detail::softmax_threshold_row_checked(x.data(), n, pad, inverse, t, words.data(), tier) == -1);
                         CAPTURE(n);
                         CAPTURE(t);
                         CAPTURE(inverse);
@@ -149,6 +149,28 @@ TEST_CASE("softmax threshold rows: P̂ > t without dividing gives the bits of di
         }
     }
 #endif
+}
+
+TEST_CASE("softmax threshold rows: the first score that is not finite is reported on every tier, with no bit set") {
+    auto const all = tiers();
+    for (index_t n : {1, 17, 40, 130}) {
+        for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+            for (index_t at : {index_t{0}, n / 2, n - 1}) {
+                std::vector<std::uint64_t> padded(static_cast<std::size_t>(n / 64 + 1), 0x3ULL);
+                for (auto tier : all) {
+                    std::vector<float> x(static_cast<std::size_t>(n), 0.5f);
+                    x[static_cast<std::size_t>(at)] = bad;
+                    if (at + 1 < n) x[static_cast<std::size_t>(n - 1)] = std::numeric_limits<float>::quiet_NaN();  // a later one
+                    std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
+                    CAPTURE(n);
+                    CAPTURE(at);
+                    CHECK(deq::detail::softmax_threshold_row_checked(x.data(), n, padded.data(), false, 0.001f, words.data(), tier) == at);
+                    for (std::uint64_t w : words) CHECK(w == 0);
+                }
+            }
+        }
+    }
 }
 
 TEST_CASE("select_elements: every rule gives the same mask on every tier") {

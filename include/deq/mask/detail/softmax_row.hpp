@@ -131,36 +131,11 @@ DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S
     }
 }
 
-/// The selection `P̂_j > t` (`P̂_j <= t` when @p inverse) on one row's predicted softmax: the bits of
-/// softmax_row() followed by threshold_row(), on @p tier. The AVX-512 tier compares e_j with the
-/// threshold times the sum exactly instead of dividing (arch::avx512::quotient_threshold_row()).
-/// @tparam S Score type.
-/// @param x       @p n finite scores, overwritten (by P̂, or by the unnormalised exponentials).
-/// @param n       Row length (>= 1).
-/// @param padded  Padded-key words, or null.
-/// @param inverse Select `P̂_j <= t`.
-/// @param t       The threshold.
-/// @param words   The row's mask words (cleared by the caller).
-/// @param tier    Instruction-set tier.
-template <class S>
-DEQ_HOST_DEVICE inline void softmax_threshold_row(S* x, index_t n, std::uint64_t const* padded, bool inverse, S t,
-                                                  std::uint64_t* words, arch::isa tier) {
-#if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
-    if constexpr (std::is_same_v<S, float>) {
-        if (tier == arch::isa::avx512 && std::isfinite(t)) {
-            float const sum = arch::avx512::softmax_exp_row(x, n, padded, static_cast<float>(softmax_padding_penalty));
-            arch::avx512::quotient_threshold_row(x, n, sum, t, inverse, words);
-            return;
-        }
-    }
-#endif
-    softmax_row(x, n, padded, tier);
-    threshold_row(x, n, inverse, t, words, tier);
-}
-
-/// softmax_threshold_row() with the finiteness check of row_max_checked() first: on the AVX-512 tier in
-/// three passes over the row (penalty, maximum and check; exponentials and sum; threshold), elsewhere
-/// as row_max_checked() then softmax_threshold_row(). The same bits on every tier.
+/// The selection `P̂_j > t` (`P̂_j <= t` when @p inverse) on one row's predicted softmax, after the
+/// finiteness check of row_max_checked(): the bits of softmax_row() followed by threshold_row(), on
+/// @p tier. The AVX-512 tier runs three passes over the row (penalty, maximum and check; exponentials and
+/// sum; threshold) and compares e_j with the threshold times the sum exactly instead of dividing
+/// (arch::avx512::quotient_threshold_row()). The same bits on every tier.
 /// @tparam S Score type.
 /// @param x       @p n scores, overwritten.
 /// @param n       Row length (>= 1).
@@ -183,7 +158,8 @@ DEQ_HOST_DEVICE inline index_t softmax_threshold_row_checked(S* x, index_t n, st
     S m = S(0);
     index_t const bad = row_max_checked(x, n, m, tier);
     if (bad >= 0) return bad;
-    softmax_threshold_row(x, n, padded, inverse, t, words, tier);
+    softmax_row(x, n, padded, tier);
+    threshold_row(x, n, inverse, t, words, tier);
     return -1;
 }
 
