@@ -201,25 +201,62 @@ DEQ_TARGET_AVX512 inline __m512 quotient(bool reciprocal, __m512 s, __m512 y, __
 /// @param n      Number of entries.
 /// @param out    @p n scores.
 DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
-                                          float sqrt_d, index_t n, float* out) {
+                                          float sqrt_d, index_t n, float* out);
+
+/// rescale_row() that also reduces what it writes: the largest score and whether every score is finite
+/// (the row maximum of a selection pass, without a second pass over the row).
+/// @tparam Reduce Whether to compute @p max and the return value (false: rescale_row()).
+/// @param dots   @p n dot products.
+/// @param qn     The query row's norm.
+/// @param kn     @p n key norms.
+/// @param sxy    sx · sy.
+/// @param inv    1 / sxy or 0 (see rescale_row()).
+/// @param sqrt_d sqrt(d) in float.
+/// @param n      Number of entries (>= 1 for a meaningful maximum).
+/// @param out    @p n scores.
+/// @param max    Output: the largest score (valid when the return value is true).
+/// @return True when every score is finite.
+template <bool Reduce>
+DEQ_TARGET_AVX512 inline bool rescale_row_reduce(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
+                                                 float sqrt_d, index_t n, float* out, float& max) {
     __m512 const vs = _mm512_set1_ps(sxy), vq = _mm512_set1_ps(qn), vd = _mm512_set1_ps(sqrt_d), vi = _mm512_set1_ps(inv);
     // Division by a power of two is exact multiplication by its reciprocal (same rounding of the same
     // real number, subnormal results included): sqrt(d) = 8 for d = 64.
     bool const pow2 = is_power_of_two(sqrt_d);
     bool const reciprocal = inv != 0.0f;
     __m512 const vr = _mm512_set1_ps(1.0f / sqrt_d);
+    __m512 vmax = _mm512_set1_ps(-__builtin_inff());
+    __mmask16 bad = 0;
     index_t j = 0;
     for (; j + 16 <= n; j += 16) {
         __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)));
         __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_loadu_ps(kn + j)));
-        _mm512_storeu_ps(out + j, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
+        __m512 const z = pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd);
+        _mm512_storeu_ps(out + j, z);
+        if constexpr (Reduce) {
+            bad |= _mm512_fpclass_ps_mask(z, 0x99);
+            vmax = _mm512_max_ps(vmax, z);
+        }
     }
     if (j < n) {
         __mmask16 const m = static_cast<__mmask16>((1u << (n - j)) - 1u);
         __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, dots + j)));
         __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_maskz_loadu_ps(m, kn + j)));
-        _mm512_mask_storeu_ps(out + j, m, pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd));
+        __m512 const z = pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd);
+        _mm512_mask_storeu_ps(out + j, m, z);
+        if constexpr (Reduce) {
+            bad |= _mm512_mask_fpclass_ps_mask(m, z, 0x99);
+            vmax = _mm512_mask_max_ps(vmax, m, vmax, z);
+        }
     }
+    if constexpr (Reduce) max = _mm512_reduce_max_ps(vmax);
+    return bad == 0;
+}
+
+DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
+                                          float sqrt_d, index_t n, float* out) {
+    float unused = 0;
+    rescale_row_reduce<false>(dots, qn, kn, sxy, inv, sqrt_d, n, out, unused);
 }
 
 /// Sums of squares of up to 8 float rows at once, each in double and in the order t = 0, 1, ..., n - 1 (one

@@ -105,17 +105,19 @@ struct fused_select_kernel {
         S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * predictor_key_chunk));
         std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
         S best[predictor_tile_rows];
+        S tile_max[predictor_tile_rows];
+        bool tile_finite[predictor_tile_rows];
         for (index_t r = 0; r < rows; ++r) status[bh * lq + i0 + r] = select_row_ok;
         for (index_t c = 0; c < chunks; ++c) {
             index_t const j0 = c * predictor_key_chunk, keys = std::min(predictor_key_chunk, lk - j0);
-            predictor_score_tile(o, bh, i0, rows, j0, keys, x, predictor_key_chunk, dots);
+            // the chunk's row maxima come with the rescaling (no second pass over the chunk)
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x, predictor_key_chunk, dots, tile_max, tile_finite);
             for (index_t r = 0; r < rows; ++r) {
                 index_t const row = bh * lq + i0 + r;
                 if (status[row] != select_row_ok) continue;
-                S m = S(0);
-                index_t const bad = row_max_checked(x + r * predictor_key_chunk, keys, m, tier);
-                if (bad != select_row_ok) {
-                    status[row] = j0 + bad;
+                S m = tile_max[r];
+                if (!tile_finite[r]) {  // the first score that is not finite
+                    status[row] = j0 + row_max_checked(x + r * predictor_key_chunk, keys, m, tier);
                     continue;
                 }
                 if (chunk_max != nullptr) chunk_max[row * chunks + c] = m;

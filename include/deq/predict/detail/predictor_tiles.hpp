@@ -163,9 +163,22 @@ struct predictor_offset_kernel {
 /// @param out  Output scores.
 /// @param ldo  Row stride of @p out.
 /// @param dots Scratch.
+/// @param row_max    If not null: per row, the largest score written (valid where @p row_finite is true).
+/// @param row_finite With @p row_max: per row, whether every score written is finite.
 template <class S, class Level>
 void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, index_t i0, index_t rows, index_t j0,
-                          index_t keys, S* out, index_t ldo, std::int32_t* dots) {
+                          index_t keys, S* out, index_t ldo, std::int32_t* dots, S* row_max = nullptr, bool* row_finite = nullptr) {
+    // The maxima of rows written without them (every path but the AVX-512 float rescaling).
+    auto reduce = [&](index_t r, S const* dst) {
+        S m = dst[0];
+        bool finite = true;
+        for (index_t j = 0; j < keys; ++j) {
+            finite = finite && std::isfinite(dst[j]);
+            m = dst[j] > m ? dst[j] : m;
+        }
+        row_max[r] = m;
+        row_finite[r] = finite;
+    };
     index_t const q_row = bh * o.lq + i0;
     Level const* q = o.q_levels.data() + q_row * o.ld;
     S const* kn = o.k_norms.data() + bh * o.lk + j0;
@@ -188,6 +201,11 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
                 S* dst = out + r * ldo;
                 if constexpr (std::is_same_v<S, float>) {
                     if (o.tier == arch::isa::avx512) {
+                        if (row_max != nullptr) {
+                            row_finite[r] = arch::avx512::rescale_row_reduce<true>(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d,
+                                                                                   keys, dst, row_max[r]);
+                            continue;
+                        }
                         arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
                     } else {
                         arch::avx2::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
@@ -195,6 +213,7 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
                 } else {
                     for (index_t j = 0; j < keys; ++j) dst[j] = static_cast<S>(d[j]) / o.scale_product * (qn * kn[j]) / o.sqrt_d;
                 }
+                if (row_max != nullptr) reduce(r, dst);
             }
             return;
         }
@@ -223,6 +242,7 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
             }
             dst[j] = dot_s / o.scale_product * (qn * kn[j]) / o.sqrt_d;
         }
+        if (row_max != nullptr) reduce(r, dst);
     }
 }
 
