@@ -189,6 +189,38 @@ DEQ_TARGET_AVX512 inline __m512 quotient(bool reciprocal, __m512 s, __m512 y, __
     return _mm512_fmadd_ps(_mm512_fnmadd_ps(q0, s, x), y, q0);
 }
 
+/// Whether `fma(y, zh, y · zl)` equals the IEEE quotient `y / s` for every float y whose products stay
+/// normal (|y · zl| >= 2^-125, see constant_quotient_min()), checked exhaustively: both sides scale
+/// exactly with y's exponent while no result is subnormal and the sign is symmetric, so it suffices to
+/// compare them for all 2^23 significands y in [1, 2) (with the instructions rescale_row_reduce() uses;
+/// about 2^19 vector divisions). zh = RN(1 / s), zl ≈ 1 / s - zh (Brisebarre, Muller and Raina's
+/// division by a constant known in advance, here verified for the given s instead of proven).
+/// @param s  The divisor (finite, >= 1).
+/// @param zh 1 / s rounded to float.
+/// @param zl The rounding error of zh, rounded to float (not 0).
+/// @return True when the replacement is exact for every such y.
+DEQ_TARGET_AVX512 inline bool constant_quotient_exact(float s, float zh, float zl) {
+    __m512 const vs = _mm512_set1_ps(s), vh = _mm512_set1_ps(zh), vl = _mm512_set1_ps(zl);
+    __m512i bits = _mm512_add_epi32(_mm512_set1_epi32(0x3F800000), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    __m512i const step = _mm512_set1_epi32(16);
+    __mmask16 wrong = 0;
+    for (std::int32_t n = 0; n < (1 << 23); n += 16, bits = _mm512_add_epi32(bits, step)) {
+        __m512 const y = _mm512_castsi512_ps(bits);
+        __m512 const fast = _mm512_fmadd_ps(y, vh, _mm512_mul_ps(y, vl));
+        wrong |= _mm512_cmpneq_epi32_mask(_mm512_castps_si512(fast), _mm512_castps_si512(_mm512_div_ps(y, vs)));
+    }
+    return wrong == 0;
+}
+
+/// The smallest |y| for which constant_quotient_exact()'s replacement is used (below it, but not at 0,
+/// the rescaling divides): y · zl stays normal.
+/// @param zl The low part of the reciprocal (not 0).
+/// @return 2^-125 / |zl|, rounded up.
+inline float constant_quotient_min(float zl) {
+    double const m = 0x1p-125 / static_cast<double>(zl < 0 ? -zl : zl);
+    return m > 3.0e38 ? __builtin_inff() : static_cast<float>(m * (1.0 + 0x1p-20));
+}
+
 /// The float rescaling of a dot-product row, `S(dot) / sxy * (qn · kn_j) / sqrt_d`, in that order and
 /// with IEEE division (bit-identical to the portable loop; a power-of-two sqrt_d is exact either way).
 /// @param dots   @p n dot products.
@@ -200,8 +232,10 @@ DEQ_TARGET_AVX512 inline __m512 quotient(bool reciprocal, __m512 s, __m512 y, __
 /// @param sqrt_d sqrt(d) in float.
 /// @param n      Number of entries.
 /// @param out    @p n scores.
+/// @param zh     With @p zl, the verified reciprocal of sqrt_d (see rescale_row_reduce()), or 0: divide.
+/// @param zl     See @p zh.
 DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
-                                          float sqrt_d, index_t n, float* out);
+                                          float sqrt_d, index_t n, float* out, float zh = 0.0f, float zl = 0.0f);
 
 /// rescale_row() that also reduces what it writes: the largest score and whether every score is finite
 /// (the row maximum of a selection pass, without a second pass over the row).
@@ -215,23 +249,36 @@ DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, fl
 /// @param n      Number of entries (>= 1 for a meaningful maximum).
 /// @param out    @p n scores.
 /// @param max    Output: the largest score (valid when the return value is true).
+/// @param zh     With @p zl: `y / sqrt_d` as `fma(y, zh, y · zl)` where constant_quotient_exact() holds
+///               (0: divide). Lanes with 0 < |y| < constant_quotient_min() still divide; y = ±0 gives ±0.
+/// @param zl     See @p zh.
 /// @return True when every score is finite.
 template <bool Reduce>
 DEQ_TARGET_AVX512 inline bool rescale_row_reduce(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
-                                                 float sqrt_d, index_t n, float* out, float& max) {
+                                                 float sqrt_d, index_t n, float* out, float& max, float zh = 0.0f, float zl = 0.0f) {
     __m512 const vs = _mm512_set1_ps(sxy), vq = _mm512_set1_ps(qn), vd = _mm512_set1_ps(sqrt_d), vi = _mm512_set1_ps(inv);
     // Division by a power of two is exact multiplication by its reciprocal (same rounding of the same
     // real number, subnormal results included): sqrt(d) = 8 for d = 64.
     bool const pow2 = is_power_of_two(sqrt_d);
     bool const reciprocal = inv != 0.0f;
-    __m512 const vr = _mm512_set1_ps(1.0f / sqrt_d);
+    bool const constant = !pow2 && zh != 0.0f && zl != 0.0f;
+    __m512 const vr = _mm512_set1_ps(1.0f / sqrt_d), vh = _mm512_set1_ps(zh), vl = _mm512_set1_ps(zl);
+    __m512 const vmin = _mm512_set1_ps(constant ? constant_quotient_min(zl) : 0.0f);
+    auto const divide = [&](__m512 y) DEQ_TARGET_AVX512 {
+        if (pow2) return _mm512_mul_ps(y, vr);
+        if (!constant) return _mm512_div_ps(y, vd);
+        __mmask16 const nonzero = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        // ±0 / s is ±0 (the fma form could turn -0 into +0)
+        __m512 const z = _mm512_mask_blend_ps(nonzero, y, _mm512_fmadd_ps(y, vh, _mm512_mul_ps(y, vl)));
+        __mmask16 const small = _mm512_cmp_ps_mask(_mm512_abs_ps(y), vmin, _CMP_LT_OQ) & nonzero;
+        return small == 0 ? z : _mm512_mask_div_ps(z, small, y, vd);
+    };
     __m512 vmax = _mm512_set1_ps(-__builtin_inff());
     __mmask16 bad = 0;
     index_t j = 0;
     for (; j + 16 <= n; j += 16) {
         __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)));
-        __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_loadu_ps(kn + j)));
-        __m512 const z = pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd);
+        __m512 const z = divide(_mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_loadu_ps(kn + j))));
         _mm512_storeu_ps(out + j, z);
         if constexpr (Reduce) {
             bad |= _mm512_fpclass_ps_mask(z, 0x99);
@@ -241,8 +288,7 @@ DEQ_TARGET_AVX512 inline bool rescale_row_reduce(std::int32_t const* dots, float
     if (j < n) {
         __mmask16 const m = static_cast<__mmask16>((1u << (n - j)) - 1u);
         __m512 const x = quotient(reciprocal, vs, vi, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, dots + j)));
-        __m512 const y = _mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_maskz_loadu_ps(m, kn + j)));
-        __m512 const z = pow2 ? _mm512_mul_ps(y, vr) : _mm512_div_ps(y, vd);
+        __m512 const z = divide(_mm512_mul_ps(x, _mm512_mul_ps(vq, _mm512_maskz_loadu_ps(m, kn + j))));
         _mm512_mask_storeu_ps(out + j, m, z);
         if constexpr (Reduce) {
             bad |= _mm512_mask_fpclass_ps_mask(m, z, 0x99);
@@ -254,9 +300,9 @@ DEQ_TARGET_AVX512 inline bool rescale_row_reduce(std::int32_t const* dots, float
 }
 
 DEQ_TARGET_AVX512 inline void rescale_row(std::int32_t const* dots, float qn, float const* kn, float sxy, float inv,
-                                          float sqrt_d, index_t n, float* out) {
+                                          float sqrt_d, index_t n, float* out, float zh, float zl) {
     float unused = 0;
-    rescale_row_reduce<false>(dots, qn, kn, sxy, inv, sqrt_d, n, out, unused);
+    rescale_row_reduce<false>(dots, qn, kn, sxy, inv, sqrt_d, n, out, unused, zh, zl);
 }
 
 /// Sums of squares of up to 8 float rows at once, each in double and in the order t = 0, 1, ..., n - 1 (one

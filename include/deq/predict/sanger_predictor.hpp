@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <tuple>
 #include <vector>
 
 #include "../core/accumulator.hpp"
@@ -224,6 +225,7 @@ predictor_operands<S, Level> make_predictor_operands(Space const& space, tensor_
         }
         exec::parallel_for(space, bh, predictor_pack_kernel<S, Level>{&o});
         o.reciprocal = predictor_reciprocal(o);
+        std::tie(o.sqrt_d_hi, o.sqrt_d_lo) = predictor_sqrt_d_split(o);
     }
     return o;
 }

@@ -4,14 +4,18 @@
 #include <doctest/doctest.h>
 
 #include <deq/arch/isa.hpp>
+#include <deq/arch/predictor_avx512.hpp>
 #include <deq/exec/serial.hpp>
 #include <deq/exec/threads.hpp>
 #include <deq/numeric/float16.hpp>
 #include <deq/predict/sanger_predictor.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -459,3 +463,51 @@ TEST_CASE("predictor: row norms are bit-identical on every tier, 8 rows at a tim
     CHECK(msg.find("q") != std::string::npos);
     CHECK(msg.find("[0, 1, 5, 11]") != std::string::npos);
 }
+
+#if DEQ_ARCH_X86
+TEST_CASE("predictor: dividing by sqrt(d) as fma(y, hi, y * lo) is exact wherever it is used") {
+    // predictor_sqrt_d_split() verifies the replacement over every float significand; this checks the claim
+    // that the result then holds for every exponent too (random y over the whole range, values next to the
+    // smallest |y| that takes the fast path, zeros), against the IEEE division.
+    if (deq::arch::detected_isa() != deq::arch::isa::avx512) return;
+    std::mt19937 gen(77);
+    std::uniform_int_distribution<std::uint32_t> any_bits(0, 0x7F7FFFFFu);  // positive finite floats
+    deq::index_t used = 0;
+    for (deq::index_t d : {2, 3, 5, 6, 7, 10, 12, 24, 32, 48, 80, 96, 100, 384}) {
+        deq::detail::predictor_operands<float, std::int8_t> o;
+        o.tier = deq::arch::isa::avx512;
+        o.sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(d)));
+        auto const [hi, lo] = deq::detail::predictor_sqrt_d_split(o);
+        CAPTURE(d);
+        if (hi == 0.0f) continue;  // not exact for this d: the rescaling divides
+        ++used;
+        CHECK(hi == 1.0f / o.sqrt_d);
+        // rows of "dot products" 1 with norms chosen so that y = qn * kn_j is the value under test
+        std::vector<float> kn, expected;
+        float const small = deq::arch::avx512::constant_quotient_min(lo);
+        for (int n = 0; n < 4000; ++n) {
+            std::uint32_t b = any_bits(gen);
+            float y;
+            std::memcpy(&y, &b, sizeof(y));
+            kn.push_back(n % 2 == 0 ? y : -y);
+        }
+        for (float y : {small, std::nextafter(small, 0.0f), std::nextafter(small, 1.0f), 0.0f, -0.0f, 1.0f, 3.0e38f, 1.0e-38f,
+                        std::numeric_limits<float>::denorm_min()})
+            kn.push_back(y);
+        std::vector<std::int32_t> dots(kn.size(), 1);
+        std::vector<float> out(kn.size());
+        deq::arch::avx512::rescale_row(dots.data(), 1.0f, kn.data(), 1.0f, 0.0f, o.sqrt_d, static_cast<deq::index_t>(kn.size()), out.data(), hi, lo);
+        deq::index_t mismatches = 0;
+        for (std::size_t n = 0; n < kn.size(); ++n) {
+            float const want = kn[n] / o.sqrt_d;
+            if (std::memcmp(&want, &out[n], sizeof(float)) != 0) {
+                ++mismatches;
+                MESSAGE("y = ", kn[n], " want ", want, " got ", out[n]);
+            }
+        }
+        CHECK(mismatches == 0);
+    }
+    MESSAGE("dims with the division-free path: ", used);
+    CHECK(used > 0);
+}
+#endif

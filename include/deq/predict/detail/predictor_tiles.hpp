@@ -15,7 +15,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../../arch/isa.hpp"
@@ -66,7 +68,47 @@ struct predictor_operands {
     S reciprocal = 0;                    ///< 1 / (sx · sy) where the SIMD tiers replace the division by sx · sy
                                          ///< with it exactly (predictor_reciprocal()), else 0.
     S sqrt_d = 1;                        ///< sqrt(d) in S.
+    S sqrt_d_hi = 0;                     ///< With sqrt_d_lo: AVX-512 divides by sqrt(d) as fma(y, hi, y · lo) where that
+                                         ///< is verified exact (predictor_sqrt_d_split()), else 0.
+    S sqrt_d_lo = 0;                     ///< See sqrt_d_hi.
 };
+
+/// The reciprocal of sqrt(d) as a pair (hi, lo) for which the AVX-512 rescaling replaces `y / sqrt(d)` by
+/// `fma(y, hi, y · lo)`, verified exhaustively over every float significand
+/// (arch::avx512::constant_quotient_exact(), about a millisecond; the answer is cached per sqrt(d) for the
+/// process), or {0, 0} where that does not hold, on other tiers and when sqrt(d) is a power of two (then
+/// the rescaling multiplies exactly anyway).
+/// @tparam S     Score type.
+/// @tparam Level Level storage.
+/// @param o The operands (tier and sqrt_d set).
+/// @return {hi, lo} or {0, 0}.
+template <class S, class Level>
+std::pair<S, S> predictor_sqrt_d_split(predictor_operands<S, Level> const& o) {
+    if constexpr (std::is_same_v<S, float> && std::is_same_v<Level, std::int8_t>) {
+#if DEQ_ARCH_X86
+        float const s = o.sqrt_d;
+        if (o.tier != arch::isa::avx512 || !(s >= 1.0f && s < 1.0e30f) || arch::avx512::is_power_of_two(s)) return {0.0f, 0.0f};
+        float const hi = 1.0f / s;
+        float const lo = static_cast<float>(1.0 / static_cast<double>(s) - static_cast<double>(hi));
+        if (lo == 0.0f) return {0.0f, 0.0f};
+        static std::mutex lock;
+        static std::vector<std::pair<float, bool>> known;  // sqrt(d) -> exact
+        {
+            std::lock_guard<std::mutex> const guard(lock);
+            for (auto const& [value, exact] : known)
+                if (value == s) return exact ? std::pair<S, S>{hi, lo} : std::pair<S, S>{0.0f, 0.0f};
+        }
+        bool const exact = arch::avx512::constant_quotient_exact(s, hi, lo);
+        {
+            std::lock_guard<std::mutex> const guard(lock);
+            known.emplace_back(s, exact);
+        }
+        return exact ? std::pair<S, S>{hi, lo} : std::pair<S, S>{0.0f, 0.0f};
+#endif
+    }
+    (void)o;
+    return {S(0), S(0)};
+}
 
 /// The reciprocal of sx · sy that the SIMD tiers may multiply by instead of dividing (the division of
 /// the rescaling is its most expensive step), or 0 where they must divide: 1 / (sx · sy) when the
@@ -203,10 +245,10 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
                     if (o.tier == arch::isa::avx512) {
                         if (row_max != nullptr) {
                             row_finite[r] = arch::avx512::rescale_row_reduce<true>(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d,
-                                                                                   keys, dst, row_max[r]);
+                                                                                   keys, dst, row_max[r], o.sqrt_d_hi, o.sqrt_d_lo);
                             continue;
                         }
-                        arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
+                        arch::avx512::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst, o.sqrt_d_hi, o.sqrt_d_lo);
                     } else {
                         arch::avx2::rescale_row(d, qn, kn, o.scale_product, o.reciprocal, o.sqrt_d, keys, dst);
                     }
