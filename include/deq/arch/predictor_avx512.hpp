@@ -270,8 +270,8 @@ DEQ_TARGET_AVX512 inline bool rescale_row_reduce(std::int32_t const* dots, float
         __mmask16 const nonzero = _mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NEQ_UQ);
         // ±0 / s is ±0 (the fma form could turn -0 into +0)
         __m512 const z = _mm512_mask_blend_ps(nonzero, y, _mm512_fmadd_ps(y, vh, _mm512_mul_ps(y, vl)));
-        __mmask16 const small = _mm512_cmp_ps_mask(_mm512_abs_ps(y), vmin, _CMP_LT_OQ) & nonzero;
-        return small == 0 ? z : _mm512_mask_div_ps(z, small, y, vd);
+        __mmask16 const tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(y), vmin, _CMP_LT_OQ) & nonzero;
+        return tiny == 0 ? z : _mm512_mask_div_ps(z, tiny, y, vd);
     };
     __m512 vmax = _mm512_set1_ps(-__builtin_inff());
     __mmask16 bad = 0;
