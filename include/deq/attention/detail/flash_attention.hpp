@@ -274,6 +274,10 @@ struct flash_attention_kernel {
             reference_row(r, scratch, row_scores);
         };
 
+        // The keys of tile w that exist (all 64 but in a partial last tile).
+        auto tile_range = [&](index_t w) {
+            return w + 1 < tiles || lk % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (lk % 64)) - 1;
+        };
         double const sqrt_d = std::sqrt(static_cast<double>(dim));
         float const inv_sqrt_d = static_cast<float>(1.0 / sqrt_d);
         bool const direct = std::is_same_v<T, float> && out.stride(3) == 1;
@@ -291,19 +295,17 @@ struct flash_attention_kernel {
             index_t* const keys = thread_scratch<index_t, 7>(static_cast<std::size_t>(lk));
             float* const sc = thread_scratch<float, 7>(static_cast<std::size_t>(lk));
             index_t count = 0;
-            for (index_t w = 0; w < tiles; ++w) {
-                std::uint64_t const in_range = w + 1 < tiles || lk % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (lk % 64)) - 1;
-                for (std::uint64_t x = kept_row[w] & in_range; x != 0; x &= x - 1) keys[count++] = w * 64 + std::countr_zero(x);
-            }
+            for (index_t w = 0; w < tiles; ++w)
+                for (std::uint64_t x = kept_row[w] & tile_range(w); x != 0; x &= x - 1) keys[count++] = w * 64 + std::countr_zero(x);
             float m = 0;
             if (!arch::avx512::flash_sparse_scores(head, qr, keys, count, sc, m)) return sparse_status::bad;
             if ((bound + attention_penalty) - static_cast<double>(m) >= -attention_skip_margin) return sparse_status::tiles;
             exact = count;
             if (!skip_pruned) {
                 for (index_t j = 0; j < lk; ++j) {
-                    if (((kept_row[j / 64] >> (j % 64)) & 1u) != 0) continue;
+                    if (attention_bit(kept_row, j)) continue;
                     float x = arch::avx512::flash_dot(qr, head.k_rows + j * head.k_row, dim) + -10000.0f;
-                    if (head.padded != nullptr && ((head.padded[j / 64] >> (j % 64)) & 1u) != 0) x = x + -10000.0f;
+                    if (head.padded != nullptr && attention_bit(head.padded, j)) x = x + -10000.0f;
                     ++exact;
                     if (!(static_cast<double>(x) - static_cast<double>(m) < -attention_skip_margin)) return sparse_status::tiles;
                 }
@@ -361,7 +363,7 @@ struct flash_attention_kernel {
                 rec.high_real = rec.kept_real;
             } else {
                 for (index_t w = 0; w < tiles; ++w) {
-                    std::uint64_t const in_range = w + 1 < tiles || lk % 64 == 0 ? ~std::uint64_t{0} : (std::uint64_t{1} << (lk % 64)) - 1;
+                    std::uint64_t const in_range = tile_range(w);
                     std::uint64_t const real = (head.padded != nullptr ? ~head.padded[w] : ~std::uint64_t{0}) & in_range;
                     std::uint64_t const kw = (kept_row != nullptr ? kept_row[w] : ~std::uint64_t{0}) & real;
                     rec.kept_real += std::popcount(kw);
