@@ -8,6 +8,8 @@
 /// guarantee which FMA contractions and reduction orders a vectorised loop uses.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "../core/tensor.hpp"
@@ -183,24 +185,153 @@ DEQ_TARGET_AVX512 inline void quotient_threshold_row(float const* e, index_t n, 
     }
 }
 
+/// Relative error bound of exp_estimate_ps() against exp_fused_ps() on every float x <= 0 whose
+/// exponential is a normal float (tests/unit/mask/select_tiers.cpp measures it; the actual error is
+/// below 2^-18).
+inline constexpr double exp_estimate_relative_error = 0x1p-14;
+/// Absolute error bound of exp_estimate_ps() against exp_fused_ps() on every float x <= 0 (covers the
+/// subnormal range, where both are at most 2^-126).
+inline constexpr double exp_estimate_absolute_error = 0x1p-125;
+
+/// A cheap exponential for bounds, not for results: 2^n · P(r) with r = x - n·ln2 and a degree-4
+/// polynomial P, scaled with vscalefps (9 instructions against exp_fused_ps()'s 21). Its distance to
+/// exp_fused_ps() is bounded by exp_estimate_relative_error and exp_estimate_absolute_error.
+/// @param x Arguments <= 0 (finite or -inf).
+/// @return About exp(x).
+DEQ_TARGET_AVX512 inline __m512 exp_estimate_ps(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));  // exp(-150) scales to +0
+    __m512 const magic = _mm512_set1_ps(12582912.0f);
+    __m512 const n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic), magic);
+    __m512 const r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693147182f), x);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.0414586067f), r, _mm512_set1_ps(0.167909086f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.500043571f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.999963403f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.999999285f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/// Whether softmax_threshold_row_estimated() decides rows with threshold @p t: 2^-60 <= t < 1 (the
+/// candidates' exponentials are then normal floats and their cut is below 0).
+/// @param t The threshold.
+/// @return True where it applies.
+inline bool softmax_threshold_estimable(float t) { return t >= 0x1p-60f && t < 1.0f; }
+
+/// The selection `P̂_j > t` (`<= t` when @p inverse) of one row, decided without the exact sum of the
+/// exponentials where a bound on it suffices; returns false (the caller then runs the exact rows) where
+/// it does not. The bits are those of softmax_exp_sum() followed by quotient_threshold_row().
+///
+/// With d_j = x_j - m (the reference's own differences), e_j = exp_fused(d_j) and `sum` the reference's
+/// rounded sum of the e_j (deq/mask/detail/softmax_row.hpp):
+/// 1. One pass sums the estimates exp_estimate_ps(d_j) (any order). With γ = k·u / (1 - k·u), u = 2^-24 and
+///    k = ceil(n / 16) + 4 additions per term, both the estimate's and the reference's rounded sums lie
+///    within γ of their exact sums, so `sum` lies in [S_lo, S_hi] (and sum >= 1: e_j = 1 at the maximum).
+/// 2. A second pass compares d_j with a lower bound of ln(t · S_lo) - 2^-10: below it, e_j < t · sum (exp_fused is within
+///    2 ulp of exp), so `RN(e_j / sum) <= t`: not selected. The remaining candidates get their exact e_j
+///    (exp_fused_ps()): e_j >= t · S_hi · (1 + 2^-20) is selected (the quotient is then above t by more
+///    than half an ulp of t), e_j <= t · S_lo · (1 - 2^-20) is not, and anything between is undecided.
+/// @param x       @p n penalised, finite scores.
+/// @param n       Row length (>= 1).
+/// @param max     Their maximum.
+/// @param t       The threshold (softmax_threshold_estimable()).
+/// @param inverse Select `<= t`.
+/// @param words   The row's mask words (cleared by the caller; unspecified when false is returned).
+/// @return Whether every entry was decided.
+DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, index_t n, float max, float t, bool inverse,
+                                                              std::uint64_t* words) {
+    constexpr double u = 0x1p-24;
+    double const k = static_cast<double>(n / 16 + (n % 16 != 0 ? 1 : 0) + 4);
+    if (k * u >= 0x1p-8) return false;
+    __m512 const vm = _mm512_set1_ps(max);
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (index_t j = 0; j < n; j += 32) {  // two sums: not bound by the latency of one add chain
+        __mmask16 const ma = lanes(n - j), mb = n - j > 16 ? lanes(n - j - 16) : static_cast<__mmask16>(0);
+        __m512 const a = exp_estimate_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(ma, x + j), vm));
+        __m512 const b = exp_estimate_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mb, x + j + 16), vm));
+        s0 = _mm512_mask_add_ps(s0, ma, s0, a);
+        s1 = _mm512_mask_add_ps(s1, mb, s1, b);
+    }
+    // Each lane of s0 + s1 adds at most ceil(n / 16) terms, then the reduction adds 5 levels: k covers it
+    // with the lane sum below as one more level (k counts 4 levels and the first addition to 0 is exact).
+    double const estimate = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
+    double const gamma = k * u / (1.0 - k * u);
+    double const spread = static_cast<double>(n) * exp_estimate_absolute_error;
+    double const exact_lo = (estimate / (1.0 + gamma) - spread) / (1.0 + exp_estimate_relative_error);
+    double const exact_hi = (estimate / (1.0 - gamma) + spread) / (1.0 - exp_estimate_relative_error);
+    double const sum_lo = std::max(1.0, exact_lo * (1.0 - gamma)), sum_hi = exact_hi * (1.0 + gamma);
+    double const td = static_cast<double>(t);
+    if (!std::isfinite(sum_hi)) return false;
+    // ln(y) for y = t · S_lo (a normal double) from below without a library call: y = 2^e · f with
+    // f in [1, 2), and ln f >= (f - 1) · ln 2 (ln is concave: above its chord on [1, 2]).
+    double const y = td * sum_lo;
+    std::uint64_t y_bits;
+    __builtin_memcpy(&y_bits, &y, sizeof(y_bits));
+    auto const y_exponent = static_cast<double>(static_cast<std::int64_t>((y_bits >> 52) & 0x7FFu) - 1023);
+    std::uint64_t const f_bits = (y_bits & ((std::uint64_t{1} << 52) - 1u)) | (std::uint64_t{1023} << 52);
+    double f;
+    __builtin_memcpy(&f, &f_bits, sizeof(f));
+    double const cut_d = (y_exponent + (f - 1.0)) * 0.69314718055994529 - 0x1p-10;
+    // Float bounds rounded outwards: d_j < cut is pruned, e_j >= keep is selected, e_j <= drop is pruned.
+    auto round_down = [](double v) {
+        float f = static_cast<float>(v);
+        return static_cast<double>(f) > v ? __builtin_nextafterf(f, -__builtin_inff()) : f;
+    };
+    auto round_up = [](double v) {
+        float f = static_cast<float>(v);
+        return static_cast<double>(f) < v ? __builtin_nextafterf(f, __builtin_inff()) : f;
+    };
+    __m512 const vcut = _mm512_set1_ps(round_down(cut_d));
+    __m512 const vkeep = _mm512_set1_ps(round_up(td * sum_hi * (1.0 + 0x1p-20)));
+    __m512 const vdrop = _mm512_set1_ps(round_down(td * sum_lo * (1.0 - 0x1p-20)));
+    for (index_t j = 0; j < n; j += 16) {
+        __mmask16 const m = lanes(n - j);
+        __m512 const d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm);
+        __mmask16 const candidates = _mm512_mask_cmp_ps_mask(m, d, vcut, _CMP_GE_OQ);
+        if (candidates == 0) continue;
+        __m512 const e = exp_fused_ps(d);
+        __mmask16 const keep = _mm512_mask_cmp_ps_mask(candidates, e, vkeep, _CMP_GE_OQ);
+        __mmask16 const drop = _mm512_mask_cmp_ps_mask(candidates, e, vdrop, _CMP_LE_OQ);
+        if (static_cast<__mmask16>(keep | drop) != candidates) return false;
+        words[j / 64] |= static_cast<std::uint64_t>(keep) << (j % 64);
+    }
+    if (inverse) {
+        index_t const w = n / 64 + (n % 64 != 0 ? 1 : 0);
+        for (index_t i = 0; i < w; ++i) {
+            index_t const bits = std::min<index_t>(64, n - i * 64);
+            std::uint64_t const valid = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1u;
+            words[i] = ~words[i] & valid;
+        }
+    }
+    return true;
+}
+
 /// The selection `P̂_j > t` (`<= t` when @p inverse) of one row of predicted scores, with the
-/// finiteness check of the scores: the padding penalty, the maximum, the exponentials and their sum
-/// (softmax_penalty_max(), softmax_exp_sum()), then quotient_threshold_row(). The same bits as
-/// row_max_checked(), softmax_row() and threshold_row() of deq/mask/detail/softmax_row.hpp, in three passes
-/// over the row.
-/// @param x       @p n scores, overwritten.
+/// finiteness check of the scores: the padding penalty, the maximum and the check
+/// (softmax_penalty_max(); skipped when the caller knows the maximum of an unpadded finite row), then
+/// softmax_threshold_row_estimated(), or where it does not decide, the exponentials and their sum
+/// (softmax_exp_sum()) and quotient_threshold_row(). The same bits as row_max_checked(), softmax_row()
+/// and threshold_row() of deq/mask/detail/softmax_row.hpp.
+/// @param x       @p n scores, overwritten (padded entries).
 /// @param n       Row length (>= 1).
 /// @param padded  Padded-key words, or null.
 /// @param pad     The padding penalty (-10000).
 /// @param t       The threshold (finite).
 /// @param inverse Select `<= t`.
 /// @param words   The row's mask words (cleared by the caller).
+/// @param known_max If not null (and @p padded is null): the maximum of the row, whose scores are all finite.
 /// @return -1, or the index of the first score that is not finite (then no bit is set).
 DEQ_TARGET_AVX512 inline index_t softmax_threshold_row_checked(float* x, index_t n, std::uint64_t const* padded, float pad, float t,
-                                                               bool inverse, std::uint64_t* words) {
+                                                               bool inverse, std::uint64_t* words, float const* known_max = nullptr) {
     float m = 0;
-    index_t const bad = softmax_penalty_max<true>(x, n, padded, pad, m);
-    if (bad >= 0) return bad;
+    if (known_max != nullptr && padded == nullptr) {
+        m = *known_max;
+    } else {
+        index_t const bad = softmax_penalty_max<true>(x, n, padded, pad, m);
+        if (bad >= 0) return bad;
+    }
+    if (softmax_threshold_estimable(t)) {
+        if (softmax_threshold_row_estimated(x, n, m, t, inverse, words)) return -1;
+        for (index_t i = 0; i < n / 64 + (n % 64 != 0 ? 1 : 0); ++i) words[i] = 0;
+    }
     quotient_threshold_row(x, n, softmax_exp_sum(x, n, m), t, inverse, words);
     return -1;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <deq/arch/isa.hpp>
+#include <deq/arch/softmax_avx512.hpp>
 #include <deq/core/padding.hpp>
 #include <deq/exec/threads.hpp>
 #include <deq/mask/detail/softmax_row.hpp>
@@ -34,6 +35,15 @@ std::vector<deq::arch::isa> tiers() {
 bool same_bits(std::vector<float> const& a, std::vector<float> const& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
+
+#if DEQ_ARCH_X86
+/// exp_estimate_ps() and exp_fused_ps() of 16 floats.
+DEQ_TARGET_AVX512 void store_estimates(float const* x, float* estimate, float* fused) {
+    __m512 const v = _mm512_loadu_ps(x);
+    _mm512_storeu_ps(estimate, deq::arch::avx512::exp_estimate_ps(v));
+    _mm512_storeu_ps(fused, deq::arch::avx512::exp_fused_ps(v));
+}
+#endif
 
 }  // namespace
 
@@ -150,6 +160,98 @@ TEST_CASE("softmax threshold rows: P̂ > t without dividing gives the bits of di
     }
 #endif
 }
+
+#if DEQ_ARCH_X86
+TEST_CASE("softmax threshold rows: the AVX-512 rows decided from a bound on the sum give the exact bits, or decline") {
+    if (deq::arch::detected_isa() < deq::arch::isa::avx512) {
+        MESSAGE("no AVX-512 on this CPU: the estimated rows do not run");
+        return;
+    }
+    namespace avx = deq::arch::avx512;
+    // The estimate's error bound, on every 509th float in [-150, 0] and at both ends (an exhaustive run
+    // over every float of that range, docs/benchmarks.md, measured 2^-18.4 at most).
+    {
+        float const lowest = -150.0f;
+        std::uint32_t low_bits;
+        std::memcpy(&low_bits, &lowest, sizeof(low_bits));
+        double worst = 0;
+        alignas(64) float xs[16], est[16], ref[16];
+        for (std::uint64_t bits = 0x80000000u; bits <= low_bits; bits += 509 * 16) {
+            for (int l = 0; l < 16; ++l) {
+                auto const v = static_cast<std::uint32_t>(std::min<std::uint64_t>(bits + 509u * static_cast<unsigned>(l), low_bits));
+                std::memcpy(&xs[l], &v, sizeof(v));
+            }
+            xs[0] = bits == 0x80000000u ? 0.0f : xs[0];
+            xs[15] = bits == 0x80000000u ? -150.0f : xs[15];
+            store_estimates(xs, est, ref);
+            for (int l = 0; l < 16; ++l) {
+                double const e = ref[l], g = est[l];
+                REQUIRE(std::fabs(g - e) <= avx::exp_estimate_relative_error * e + avx::exp_estimate_absolute_error);
+                if (e >= 1.17549435e-38) worst = std::fmax(worst, std::fabs(g - e) / e);
+            }
+        }
+        MESSAGE("exp estimate: worst relative error ", worst);
+        CHECK(worst < 0x1p-17);
+    }
+    std::mt19937_64 gen(44);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    auto const expected = [](std::vector<float> const& p, float t, bool inverse) {
+        std::vector<std::uint64_t> words(p.size() / 64 + 1, 0);
+        for (std::size_t j = 0; j < p.size(); ++j) {
+            if (inverse ? p[j] <= t : p[j] > t) words[j / 64] |= std::uint64_t{1} << (j % 64);
+        }
+        return words;
+    };
+    int rows = 0, decided = 0, on_threshold = 0, declined_on_threshold = 0;
+    for (index_t n : {1, 3, 16, 45, 384, 512, 2048, 5000}) {
+        for (int trial = 0; trial < 6; ++trial) {
+            float const sigma = trial % 3 == 0 ? 1.0f : trial % 3 == 1 ? 3.0f : 10.0f;
+            std::vector<float> row(static_cast<std::size_t>(n));
+            for (auto& x : row) x = sigma * dist(gen);
+            if (trial == 4) row.assign(row.size(), 0.75f);                   // flat: every P̂ = 1 / n
+            if (trial == 5 && n > 4) row[static_cast<std::size_t>(n / 2)] += 30.0f;  // one dominant key
+            float const m = *std::max_element(row.begin(), row.end());
+            std::vector<float> p = row;
+            deq::detail::softmax_row_portable(p.data(), n, nullptr);
+            std::vector<float> generic{0.02f, 0.002f, 1e-4f, 0.3f, 0.9f, 0x1p-60f};
+            for (float t : generic) {
+                for (bool inverse : {false, true}) {
+                    std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
+                    ++rows;
+                    CAPTURE(n);
+                    CAPTURE(trial);
+                    CAPTURE(t);
+                    if (avx::softmax_threshold_row_estimated(row.data(), n, m, t, inverse, words.data())) {
+                        ++decided;
+                        CHECK(words == expected(p, t, inverse));
+                    }
+                    // the dispatching row with the maximum supplied, which declines to the exact rows
+                    std::vector<float> x = row;
+                    std::vector<std::uint64_t> all(static_cast<std::size_t>(n / 64 + 1), 0);
+                    CHECK(avx::softmax_threshold_row_checked(x.data(), n, nullptr, -10000.0f, t, inverse, all.data(), &m) == -1);
+                    CHECK(all == expected(p, t, inverse));
+                }
+            }
+            // Thresholds equal to a probability: the quotient sits on the threshold, so the row must
+            // decline (and the exact rows decide it).
+            for (index_t j = 0; j < n; j += std::max<index_t>(1, n / 5)) {
+                float const t = p[static_cast<std::size_t>(j)];
+                if (!avx::softmax_threshold_estimable(t)) continue;
+                std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
+                ++on_threshold;
+                if (!avx::softmax_threshold_row_estimated(row.data(), n, m, t, false, words.data())) ++declined_on_threshold;
+                std::vector<float> x = row;
+                std::vector<std::uint64_t> all(static_cast<std::size_t>(n / 64 + 1), 0);
+                CHECK(avx::softmax_threshold_row_checked(x.data(), n, nullptr, -10000.0f, t, false, all.data(), &m) == -1);
+                CHECK(all == expected(p, t, false));
+            }
+        }
+    }
+    MESSAGE("estimated rows decided: ", decided, " of ", rows, "; declined on a threshold: ", declined_on_threshold, " of ", on_threshold);
+    CHECK(decided * 10 >= rows * 9);           // the bound decides almost every generic row
+    CHECK(declined_on_threshold == on_threshold);  // and never a row with a quotient on the threshold
+}
+#endif
 
 TEST_CASE("softmax threshold rows: the first score that is not finite is reported on every tier, with no bit set") {
     auto const all = tiers();

@@ -148,19 +148,37 @@ struct fused_select_kernel {
         }
         S* const x = thread_scratch<S, 10>(static_cast<std::size_t>(rows * lk));
         std::int32_t* const dots = thread_scratch<std::int32_t, 10>(static_cast<std::size_t>(predictor_tile_rows * predictor_key_chunk));
+        bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
+        // P̂ > θ on the AVX-512 tier: the rows' maxima and finiteness come with the rescaling (one pass less)
+        bool const maxima = softmax && constant_threshold && tier == arch::isa::avx512 && o.tier == arch::isa::avx512;
+        S best[predictor_tile_rows];
+        S tile_max[predictor_tile_rows];
+        bool finite[predictor_tile_rows];
+        bool tile_finite[predictor_tile_rows];
         for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
             index_t const keys = std::min(predictor_key_chunk, lk - j0);
-            predictor_score_tile(o, bh, i0, rows, j0, keys, x + j0, lk, dots);
+            if (!maxima) {
+                predictor_score_tile(o, bh, i0, rows, j0, keys, x + j0, lk, dots);
+                continue;
+            }
+            predictor_score_tile(o, bh, i0, rows, j0, keys, x + j0, lk, dots, tile_max, tile_finite);
+            for (index_t r = 0; r < rows; ++r) {
+                finite[r] = (j0 == 0 || finite[r]) && tile_finite[r];
+                best[r] = j0 == 0 || tile_max[r] > best[r] ? tile_max[r] : best[r];
+            }
         }
         index_t* const idx = step == fused_select_step::rank ? thread_scratch<index_t, 10>(static_cast<std::size_t>(lk)) : nullptr;
-        bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
+        // a sequence without a padded key needs no penalty pass
+        std::uint64_t const* pad_words = padded.of(b);
+        if (pad_words != nullptr && std::all_of(pad_words, pad_words + padded.stride, [](std::uint64_t w) { return w == 0; })) pad_words = nullptr;
         for (index_t r = 0; r < rows; ++r) {
             index_t const row = bh * lq + i0 + r;
             S* xr = x + r * lk;
             if (softmax && constant_threshold) {  // P̂ > θ without forming P̂ (the same bits)
                 std::uint64_t* const words = out.row(b, h, i0 + r);
                 select_clear_row(words, out.words_per_row());
-                status[row] = softmax_threshold_row_checked(xr, lk, padded.of(b), inverse, threshold, words, tier);
+                status[row] = softmax_threshold_row_checked(xr, lk, pad_words, inverse, threshold, words, tier,
+                                                            maxima && finite[r] ? &best[r] : nullptr);
                 continue;
             }
             S xmax = S(0);
@@ -173,7 +191,7 @@ struct fused_select_kernel {
                 continue;
             }
             if (softmax) {
-                softmax_row(xr, lk, padded.of(b), tier);
+                softmax_row(xr, lk, pad_words, tier);
                 if (step != fused_select_step::rank) row_max_checked(xr, lk, xmax, tier);
             }
             switch (step) {

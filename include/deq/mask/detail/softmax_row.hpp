@@ -133,8 +133,9 @@ DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S
 
 /// The selection `P̂_j > t` (`P̂_j <= t` when @p inverse) on one row's predicted softmax, after the
 /// finiteness check of row_max_checked(): the bits of softmax_row() followed by threshold_row(), on
-/// @p tier. The AVX-512 tier runs three passes over the row (penalty, maximum and check; exponentials and
-/// sum; threshold) and compares e_j with the threshold times the sum exactly instead of dividing
+/// @p tier. The AVX-512 tier decides most rows from a bound on the sum of the exponentials and the exact
+/// exponentials of the few entries near the threshold (arch::avx512::softmax_threshold_row_estimated()),
+/// and the others by comparing e_j with the threshold times the exact sum instead of dividing
 /// (arch::avx512::quotient_threshold_row()). The same bits on every tier.
 /// @tparam S Score type.
 /// @param x       @p n scores, overwritten.
@@ -144,14 +145,18 @@ DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S
 /// @param t       The threshold.
 /// @param words   The row's mask words (cleared by the caller; no bit set when a score is not finite).
 /// @param tier    Instruction-set tier.
+/// @param known_max If not null: the maximum of the row, whose scores the caller knows to be finite (the
+///                  AVX-512 tier then skips a pass where the row has no padded key).
 /// @return -1, or the index of the first score that is not finite.
 template <class S>
 DEQ_HOST_DEVICE inline index_t softmax_threshold_row_checked(S* x, index_t n, std::uint64_t const* padded, bool inverse, S t,
-                                                             std::uint64_t* words, arch::isa tier) {
+                                                             std::uint64_t* words, arch::isa tier, S const* known_max = nullptr) {
+    (void)known_max;
 #if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
     if constexpr (std::is_same_v<S, float>) {
         if (tier == arch::isa::avx512 && std::isfinite(t)) {
-            return arch::avx512::softmax_threshold_row_checked(x, n, padded, static_cast<float>(softmax_padding_penalty), t, inverse, words);
+            return arch::avx512::softmax_threshold_row_checked(x, n, padded, static_cast<float>(softmax_padding_penalty), t, inverse,
+                                                               words, known_max);
         }
     }
 #endif
