@@ -225,8 +225,10 @@ inline bool softmax_threshold_estimable(float t) { return t >= 0x1p-60f && t < 1
 /// 1. One pass sums the estimates exp_estimate_ps(d_j) (any order). With γ = k·u / (1 - k·u), u = 2^-24 and
 ///    k = ceil(n / 16) + 4 additions per term, both the estimate's and the reference's rounded sums lie
 ///    within γ of their exact sums, so `sum` lies in [S_lo, S_hi] (and sum >= 1: e_j = 1 at the maximum).
-/// 2. A second pass compares d_j with a lower bound of ln(t · S_lo) - 2^-10: below it, e_j < t · sum (exp_fused is within
-///    2 ulp of exp), so `RN(e_j / sum) <= t`: not selected. The remaining candidates get their exact e_j
+/// 2. The same pass marks the candidates d_j >= ln t - 2^-10, and a second one visits their blocks of 16
+///    entries and compares d_j with ln(t · S_lo) - 2^-10 (both logarithms bounded from below): below it,
+///    e_j < t · sum (exp_fused is within 2 ulp of exp), so `RN(e_j / sum) <= t`: not selected (sum >= 1 for
+///    the first cut). The remaining candidates get their exact e_j
 ///    (exp_fused_ps()): e_j >= t · S_hi · (1 + 2^-20) is selected (the quotient is then above t by more
 ///    than half an ulp of t), e_j <= t · S_lo · (1 - 2^-20) is not, and anything between is undecided.
 /// @param x       @p n penalised, finite scores.
@@ -234,43 +236,20 @@ inline bool softmax_threshold_estimable(float t) { return t >= 0x1p-60f && t < 1
 /// @param max     Their maximum.
 /// @param t       The threshold (softmax_threshold_estimable()).
 /// @param inverse Select `<= t`.
+/// Given the maxima of chunks of @p chunk entries, the first pass skips the chunks whose maximum is
+/// below m - 24 (and below the first cut): their terms are bounded by their number times e^-24.
 /// @param words   The row's mask words (cleared by the caller; unspecified when false is returned).
+/// @param chunk_max If not null: the maximum of each chunk of @p chunk entries.
+/// @param chunk     Entries per chunk, a multiple of 64 (with @p chunk_max).
 /// @return Whether every entry was decided.
 DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, index_t n, float max, float t, bool inverse,
-                                                              std::uint64_t* words) {
+                                                              std::uint64_t* words, float const* chunk_max = nullptr,
+                                                              index_t chunk = 0) {
     constexpr double u = 0x1p-24;
     double const k = static_cast<double>(n / 16 + (n % 16 != 0 ? 1 : 0) + 4);
     if (k * u >= 0x1p-8) return false;
     __m512 const vm = _mm512_set1_ps(max);
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
-    for (index_t j = 0; j < n; j += 32) {  // two sums: not bound by the latency of one add chain
-        __mmask16 const ma = lanes(n - j), mb = n - j > 16 ? lanes(n - j - 16) : static_cast<__mmask16>(0);
-        __m512 const a = exp_estimate_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(ma, x + j), vm));
-        __m512 const b = exp_estimate_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mb, x + j + 16), vm));
-        s0 = _mm512_mask_add_ps(s0, ma, s0, a);
-        s1 = _mm512_mask_add_ps(s1, mb, s1, b);
-    }
-    // Each lane of s0 + s1 adds at most ceil(n / 16) terms, then the reduction adds 5 levels: k covers it
-    // with the lane sum below as one more level (k counts 4 levels and the first addition to 0 is exact).
-    double const estimate = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
-    double const gamma = k * u / (1.0 - k * u);
-    double const spread = static_cast<double>(n) * exp_estimate_absolute_error;
-    double const exact_lo = (estimate / (1.0 + gamma) - spread) / (1.0 + exp_estimate_relative_error);
-    double const exact_hi = (estimate / (1.0 - gamma) + spread) / (1.0 - exp_estimate_relative_error);
-    double const sum_lo = std::max(1.0, exact_lo * (1.0 - gamma)), sum_hi = exact_hi * (1.0 + gamma);
-    double const td = static_cast<double>(t);
-    if (!std::isfinite(sum_hi)) return false;
-    // ln(y) for y = t · S_lo (a normal double) from below without a library call: y = 2^e · f with
-    // f in [1, 2), and ln f >= (f - 1) · ln 2 (ln is concave: above its chord on [1, 2]).
-    double const y = td * sum_lo;
-    std::uint64_t y_bits;
-    __builtin_memcpy(&y_bits, &y, sizeof(y_bits));
-    auto const y_exponent = static_cast<double>(static_cast<std::int64_t>((y_bits >> 52) & 0x7FFu) - 1023);
-    std::uint64_t const f_bits = (y_bits & ((std::uint64_t{1} << 52) - 1u)) | (std::uint64_t{1023} << 52);
-    double f;
-    __builtin_memcpy(&f, &f_bits, sizeof(f));
-    double const cut_d = (y_exponent + (f - 1.0)) * 0.69314718055994529 - 0x1p-10;
-    // Float bounds rounded outwards: d_j < cut is pruned, e_j >= keep is selected, e_j <= drop is pruned.
+    // Candidates of the first pass: d_j >= ln t - 2^-10 (sum >= 1, so the others are not selected).
     auto round_down = [](double v) {
         float f = static_cast<float>(v);
         return static_cast<double>(f) > v ? __builtin_nextafterf(f, -__builtin_inff()) : f;
@@ -279,19 +258,77 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
         float f = static_cast<float>(v);
         return static_cast<double>(f) < v ? __builtin_nextafterf(f, __builtin_inff()) : f;
     };
+    // ln(y) from below for a positive normal double y, without a library call: y = 2^e · f with f in
+    // [1, 2), and ln f >= (f - 1) · ln 2 (ln is concave: above its chord on [1, 2]).
+    auto ln_below = [](double y) {
+        std::uint64_t y_bits;
+        __builtin_memcpy(&y_bits, &y, sizeof(y_bits));
+        auto const exponent = static_cast<double>(static_cast<std::int64_t>((y_bits >> 52) & 0x7FFu) - 1023);
+        std::uint64_t const f_bits = (y_bits & ((std::uint64_t{1} << 52) - 1u)) | (std::uint64_t{1023} << 52);
+        double f;
+        __builtin_memcpy(&f, &f_bits, sizeof(f));
+        return (exponent + (f - 1.0)) * 0.69314718055994529;
+    };
+    double const td = static_cast<double>(t);
+    __m512 const vcut0 = _mm512_set1_ps(round_down(ln_below(td) - 0x1p-10));
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    // Chunks whose maximum is far below the row's are skipped: each of their d_j is at most
+    // RN(chunk max - m) < gap (rounding is monotonic), so e_j <= e^gap · (1 + 2^-22), and gap < cut0.
+    float const gap = std::min(-24.0f, static_cast<float>(ln_below(td)) - 2.0f);
+    index_t skipped = 0;
+    index_t const span = chunk_max != nullptr ? chunk : n;
+    for (index_t j0 = 0; j0 < n; j0 += span) {
+        index_t const j1 = std::min(n, j0 + span);
+        if (chunk_max != nullptr && chunk_max[j0 / span] - max < gap) {
+            skipped += j1 - j0;
+            continue;
+        }
+        for (index_t j = j0; j < j1; j += 32) {  // two sums: not bound by the latency of one add chain
+            __mmask16 const ma = lanes(j1 - j), mb = j1 - j > 16 ? lanes(j1 - j - 16) : static_cast<__mmask16>(0);
+            __m512 const da = _mm512_sub_ps(_mm512_maskz_loadu_ps(ma, x + j), vm);
+            __m512 const db = _mm512_sub_ps(_mm512_maskz_loadu_ps(mb, x + j + 16), vm);
+            s0 = _mm512_mask_add_ps(s0, ma, s0, exp_estimate_ps(da));
+            s1 = _mm512_mask_add_ps(s1, mb, s1, exp_estimate_ps(db));
+            auto const ca = static_cast<std::uint32_t>(_mm512_mask_cmp_ps_mask(ma, da, vcut0, _CMP_GE_OQ));
+            auto const cb = static_cast<std::uint32_t>(_mm512_mask_cmp_ps_mask(mb, db, vcut0, _CMP_GE_OQ));
+            words[j / 64] |= static_cast<std::uint64_t>(ca | (cb << 16)) << (j % 64);  // j % 64 is 0 or 32
+        }
+    }
+    // Each lane of s0 + s1 adds at most ceil(n / 16) terms, then the reduction adds 5 levels: k covers it
+    // with the lane sum below as one more level (k counts 4 levels and the first addition to 0 is exact).
+    double const estimate = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
+    double const gamma = k * u / (1.0 - k * u);
+    double const spread = static_cast<double>(n) * exp_estimate_absolute_error +
+                          static_cast<double>(skipped) * 0x1p-34;  // e^gap · (1 + 2^-22) <= e^-24 · (1 + 2^-22) < 2^-34
+    double const exact_lo = (estimate / (1.0 + gamma) - spread) / (1.0 + exp_estimate_relative_error);
+    double const exact_hi = (estimate / (1.0 - gamma) + spread) / (1.0 - exp_estimate_relative_error);
+    double const sum_lo = std::max(1.0, exact_lo * (1.0 - gamma)), sum_hi = exact_hi * (1.0 + gamma);
+    if (!std::isfinite(sum_hi)) return false;
+    double const cut_d = ln_below(td * sum_lo) - 0x1p-10;
+    // Float bounds rounded outwards: d_j < cut is pruned, e_j >= keep is selected, e_j <= drop is pruned.
     __m512 const vcut = _mm512_set1_ps(round_down(cut_d));
     __m512 const vkeep = _mm512_set1_ps(round_up(td * sum_hi * (1.0 + 0x1p-20)));
     __m512 const vdrop = _mm512_set1_ps(round_down(td * sum_lo * (1.0 - 0x1p-20)));
-    for (index_t j = 0; j < n; j += 16) {
-        __mmask16 const m = lanes(n - j);
-        __m512 const d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm);
-        __mmask16 const candidates = _mm512_mask_cmp_ps_mask(m, d, vcut, _CMP_GE_OQ);
-        if (candidates == 0) continue;
-        __m512 const e = exp_fused_ps(d);
-        __mmask16 const keep = _mm512_mask_cmp_ps_mask(candidates, e, vkeep, _CMP_GE_OQ);
-        __mmask16 const drop = _mm512_mask_cmp_ps_mask(candidates, e, vdrop, _CMP_LE_OQ);
-        if (static_cast<__mmask16>(keep | drop) != candidates) return false;
-        words[j / 64] |= static_cast<std::uint64_t>(keep) << (j % 64);
+    // The second pass visits only the blocks of 16 entries with a candidate of the first.
+    index_t const nwords = n / 64 + (n % 64 != 0 ? 1 : 0);
+    for (index_t w = 0; w < nwords; ++w) {
+        std::uint64_t pending = words[w];
+        std::uint64_t kept = 0;
+        while (pending != 0) {
+            int const block = __builtin_ctzll(pending) / 16;
+            auto const first = static_cast<__mmask16>(pending >> (16 * block));
+            pending &= ~(std::uint64_t{0xFFFF} << (16 * block));
+            index_t const j = w * 64 + 16 * block;
+            __m512 const d = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes(n - j), x + j), vm);
+            __mmask16 const candidates = _mm512_mask_cmp_ps_mask(first, d, vcut, _CMP_GE_OQ);
+            if (candidates == 0) continue;
+            __m512 const e = exp_fused_ps(d);
+            __mmask16 const keep = _mm512_mask_cmp_ps_mask(candidates, e, vkeep, _CMP_GE_OQ);
+            __mmask16 const drop = _mm512_mask_cmp_ps_mask(candidates, e, vdrop, _CMP_LE_OQ);
+            if (static_cast<__mmask16>(keep | drop) != candidates) return false;
+            kept |= static_cast<std::uint64_t>(keep) << (16 * block);
+        }
+        words[w] = kept;
     }
     if (inverse) {
         index_t const w = n / 64 + (n % 64 != 0 ? 1 : 0);
@@ -318,18 +355,23 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
 /// @param inverse Select `<= t`.
 /// @param words   The row's mask words (cleared by the caller).
 /// @param known_max If not null (and @p padded is null): the maximum of the row, whose scores are all finite.
+/// @param chunk_max With @p known_max: the maxima of chunks of @p chunk entries, or null
+///                  (softmax_threshold_row_estimated()).
+/// @param chunk     Entries per chunk.
 /// @return -1, or the index of the first score that is not finite (then no bit is set).
 DEQ_TARGET_AVX512 inline index_t softmax_threshold_row_checked(float* x, index_t n, std::uint64_t const* padded, float pad, float t,
-                                                               bool inverse, std::uint64_t* words, float const* known_max = nullptr) {
+                                                               bool inverse, std::uint64_t* words, float const* known_max = nullptr,
+                                                               float const* chunk_max = nullptr, index_t chunk = 0) {
     float m = 0;
     if (known_max != nullptr && padded == nullptr) {
         m = *known_max;
     } else {
+        chunk_max = nullptr;
         index_t const bad = softmax_penalty_max<true>(x, n, padded, pad, m);
         if (bad >= 0) return bad;
     }
     if (softmax_threshold_estimable(t)) {
-        if (softmax_threshold_row_estimated(x, n, m, t, inverse, words)) return -1;
+        if (softmax_threshold_row_estimated(x, n, m, t, inverse, words, chunk_max, chunk)) return -1;
         for (index_t i = 0; i < n / 64 + (n % 64 != 0 ? 1 : 0); ++i) words[i] = 0;
     }
     quotient_threshold_row(x, n, softmax_exp_sum(x, n, m), t, inverse, words);

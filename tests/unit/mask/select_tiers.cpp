@@ -203,14 +203,24 @@ TEST_CASE("softmax threshold rows: the AVX-512 rows decided from a bound on the 
         return words;
     };
     int rows = 0, decided = 0, on_threshold = 0, declined_on_threshold = 0;
+    int skipping_rows = 0;
     for (index_t n : {1, 3, 16, 45, 384, 512, 2048, 5000}) {
-        for (int trial = 0; trial < 6; ++trial) {
+        for (int trial = 0; trial < 7; ++trial) {
             float const sigma = trial % 3 == 0 ? 1.0f : trial % 3 == 1 ? 3.0f : 10.0f;
             std::vector<float> row(static_cast<std::size_t>(n));
             for (auto& x : row) x = sigma * dist(gen);
             if (trial == 4) row.assign(row.size(), 0.75f);                   // flat: every P̂ = 1 / n
             if (trial == 5 && n > 4) row[static_cast<std::size_t>(n / 2)] += 30.0f;  // one dominant key
+            if (trial == 6) {  // local attention: scores fall with the distance to key n / 3
+                for (index_t j = 0; j < n; ++j) row[static_cast<std::size_t>(j)] = 0.3f * dist(gen) - 0.2f * static_cast<float>(std::abs(j - n / 3));
+            }
             float const m = *std::max_element(row.begin(), row.end());
+            // maxima of chunks of 256 entries, as the fused selection supplies them
+            index_t const chunk = 256;
+            std::vector<float> chunk_max;
+            for (index_t j0 = 0; j0 < n; j0 += chunk)
+                chunk_max.push_back(*std::max_element(row.begin() + j0, row.begin() + std::min(n, j0 + chunk)));
+            if (std::any_of(chunk_max.begin(), chunk_max.end(), [&](float c) { return c - m < -24.0f; })) ++skipping_rows;
             std::vector<float> p = row;
             deq::detail::softmax_row_portable(p.data(), n, nullptr);
             std::vector<float> generic{0.02f, 0.002f, 1e-4f, 0.3f, 0.9f, 0x1p-60f};
@@ -225,10 +235,19 @@ TEST_CASE("softmax threshold rows: the AVX-512 rows decided from a bound on the 
                         ++decided;
                         CHECK(words == expected(p, t, inverse));
                     }
+                    std::vector<std::uint64_t> chunked(static_cast<std::size_t>(n / 64 + 1), 0);
+                    if (avx::softmax_threshold_row_estimated(row.data(), n, m, t, inverse, chunked.data(), chunk_max.data(), chunk)) {
+                        CHECK(chunked == expected(p, t, inverse));
+                    }
                     // the dispatching row with the maximum supplied, which declines to the exact rows
                     std::vector<float> x = row;
                     std::vector<std::uint64_t> all(static_cast<std::size_t>(n / 64 + 1), 0);
                     CHECK(avx::softmax_threshold_row_checked(x.data(), n, nullptr, -10000.0f, t, inverse, all.data(), &m) == -1);
+                    CHECK(all == expected(p, t, inverse));
+                    x = row;
+                    all.assign(all.size(), 0);
+                    CHECK(avx::softmax_threshold_row_checked(x.data(), n, nullptr, -10000.0f, t, inverse, all.data(), &m, chunk_max.data(),
+                                                             chunk) == -1);
                     CHECK(all == expected(p, t, inverse));
                 }
             }
@@ -240,6 +259,8 @@ TEST_CASE("softmax threshold rows: the AVX-512 rows decided from a bound on the 
                 std::vector<std::uint64_t> words(static_cast<std::size_t>(n / 64 + 1), 0);
                 ++on_threshold;
                 if (!avx::softmax_threshold_row_estimated(row.data(), n, m, t, false, words.data())) ++declined_on_threshold;
+                std::vector<std::uint64_t> chunked(static_cast<std::size_t>(n / 64 + 1), 0);
+                CHECK_FALSE(avx::softmax_threshold_row_estimated(row.data(), n, m, t, false, chunked.data(), chunk_max.data(), chunk));
                 std::vector<float> x = row;
                 std::vector<std::uint64_t> all(static_cast<std::size_t>(n / 64 + 1), 0);
                 CHECK(avx::softmax_threshold_row_checked(x.data(), n, nullptr, -10000.0f, t, false, all.data(), &m) == -1);
@@ -247,7 +268,9 @@ TEST_CASE("softmax threshold rows: the AVX-512 rows decided from a bound on the 
             }
         }
     }
-    MESSAGE("estimated rows decided: ", decided, " of ", rows, "; declined on a threshold: ", declined_on_threshold, " of ", on_threshold);
+    MESSAGE("estimated rows decided: ", decided, " of ", rows, "; declined on a threshold: ", declined_on_threshold, " of ", on_threshold,
+            "; rows with skipped chunks: ", skipping_rows);
+    CHECK(skipping_rows >= 3);
     CHECK(decided * 10 >= rows * 9);           // the bound decides almost every generic row
     CHECK(declined_on_threshold == on_threshold);  // and never a row with a quotient on the threshold
 }

@@ -155,6 +155,8 @@ struct fused_select_kernel {
         S tile_max[predictor_tile_rows];
         bool finite[predictor_tile_rows];
         bool tile_finite[predictor_tile_rows];
+        index_t const chunks = lk / predictor_key_chunk + (lk % predictor_key_chunk != 0 ? 1 : 0);
+        S* const chunk_maxima = maxima ? thread_scratch<S, 11>(static_cast<std::size_t>(rows * chunks)) : nullptr;
         for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
             index_t const keys = std::min(predictor_key_chunk, lk - j0);
             if (!maxima) {
@@ -165,6 +167,7 @@ struct fused_select_kernel {
             for (index_t r = 0; r < rows; ++r) {
                 finite[r] = (j0 == 0 || finite[r]) && tile_finite[r];
                 best[r] = j0 == 0 || tile_max[r] > best[r] ? tile_max[r] : best[r];
+                chunk_maxima[r * chunks + j0 / predictor_key_chunk] = tile_max[r];
             }
         }
         index_t* const idx = step == fused_select_step::rank ? thread_scratch<index_t, 10>(static_cast<std::size_t>(lk)) : nullptr;
@@ -177,8 +180,9 @@ struct fused_select_kernel {
             if (softmax && constant_threshold) {  // P̂ > θ without forming P̂ (the same bits)
                 std::uint64_t* const words = out.row(b, h, i0 + r);
                 select_clear_row(words, out.words_per_row());
-                status[row] = softmax_threshold_row_checked(xr, lk, pad_words, inverse, threshold, words, tier,
-                                                            maxima && finite[r] ? &best[r] : nullptr);
+                bool const known = maxima && finite[r];
+                status[row] = softmax_threshold_row_checked(xr, lk, pad_words, inverse, threshold, words, tier, known ? &best[r] : nullptr,
+                                                            known ? chunk_maxima + r * chunks : nullptr, predictor_key_chunk);
                 continue;
             }
             S xmax = S(0);

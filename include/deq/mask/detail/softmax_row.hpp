@@ -147,16 +147,21 @@ DEQ_HOST_DEVICE inline void threshold_row(S const* x, index_t n, bool inverse, S
 /// @param tier    Instruction-set tier.
 /// @param known_max If not null: the maximum of the row, whose scores the caller knows to be finite (the
 ///                  AVX-512 tier then skips a pass where the row has no padded key).
+/// @param chunk_max With @p known_max: the maxima of chunks of @p chunk entries (a multiple of 64), or null.
+/// @param chunk     Entries per chunk.
 /// @return -1, or the index of the first score that is not finite.
 template <class S>
 DEQ_HOST_DEVICE inline index_t softmax_threshold_row_checked(S* x, index_t n, std::uint64_t const* padded, bool inverse, S t,
-                                                             std::uint64_t* words, arch::isa tier, S const* known_max = nullptr) {
+                                                             std::uint64_t* words, arch::isa tier, S const* known_max = nullptr,
+                                                             S const* chunk_max = nullptr, index_t chunk = 0) {
     (void)known_max;
+    (void)chunk_max;
+    (void)chunk;
 #if DEQ_ARCH_X86 && !DEQ_DEVICE_PASS
     if constexpr (std::is_same_v<S, float>) {
         if (tier == arch::isa::avx512 && std::isfinite(t)) {
             return arch::avx512::softmax_threshold_row_checked(x, n, padded, static_cast<float>(softmax_padding_penalty), t, inverse,
-                                                               words, known_max);
+                                                               words, known_max, chunk_max, chunk);
         }
     }
 #endif
