@@ -31,7 +31,9 @@
 /// `attention_stats::exact_scores` counts the q·k products of the computed tiles.
 ///
 /// Work items are (batch, head, block of flash_block_rows query rows); each processes its rows in
-/// groups of 6 over all key tiles. Keys are packed transposed once per (batch, head) before the launch.
+/// groups of 6 over all key tiles. Keys are packed transposed once per (batch, head): before the launch, or
+/// with a kept mask (and no refined one) by the first work item of the head that needs the tiles (heads
+/// whose rows are all sparse rows never pack them).
 #pragma once
 
 #include <algorithm>
@@ -39,6 +41,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -151,7 +155,9 @@ bool flash_applies(attention_options<S> const& options) {
 
 /// Per-call data shared by the flash work items.
 struct flash_shared {
-    aligned_vector<float> kt;            ///< Transposed key tiles of every (b, h).
+    mutable aligned_vector<float> kt;    ///< Transposed key tiles of every (b, h) (packed lazily where
+                                         ///< tiles_packed is set, by the first work item of the head that needs them).
+    mutable std::unique_ptr<std::once_flag[]> tiles_packed;  ///< Per (b, h), or null: kt packed before the launch.
     index_t kt_stride = 0;               ///< Floats per (b, h) in kt.
     aligned_vector<float> v;             ///< Values converted to float (16-bit inputs), [B*H*Lk][dv]; empty: use v itself.
     aligned_vector<float> k;             ///< With a refined mask, keys as contiguous float rows [B*H*Lk][dim] when
@@ -161,6 +167,18 @@ struct flash_shared {
     std::vector<double> key_norm_max;    ///< Largest key norm per (b, h) (the bound of exact skipping).
     index_t tiles = 0;                   ///< Key tiles.
 };
+
+/// Packs the transposed key tiles of (b, h) = @p bh into `shared.kt`.
+/// @tparam T Element type.
+/// @param k      Keys.
+/// @param shared The call's shared data.
+/// @param bh     b * heads + h.
+template <class T>
+void flash_pack_tiles(tensor_view<T const, 4> const& k, flash_shared const& shared, index_t bh) {
+    index_t const heads = k.extent(1), b = bh / heads, h = bh - b * heads;
+    arch::avx512::pack_keys_transposed(&k(b, h, 0, 0), k.stride(2), k.stride(3), k.extent(2), k.extent(3),
+                                       shared.kt.data() + bh * shared.kt_stride);
+}
 
 /// Kernel: packs the keys (and, for 16-bit inputs, the values) of one (b, h).
 template <class T>
@@ -172,8 +190,7 @@ struct flash_pack_kernel {
     void operator()(index_t bh) const {
         index_t const heads = k.extent(1), lk = k.extent(2), dim = k.extent(3), dv = v.extent(3);
         index_t const b = bh / heads, h = bh - b * heads;
-        arch::avx512::pack_keys_transposed(&k(b, h, 0, 0), k.stride(2), k.stride(3), lk, dim,
-                                           shared->kt.data() + bh * shared->kt_stride);
+        if (!shared->tiles_packed) flash_pack_tiles(k, *shared, bh);
         if (!shared->key_norm_max.empty()) attention_key_norm_kernel<T, float>{k, shared->key_norm_max.data()}(bh);
         if (!shared->k.empty()) {
             float* dst = shared->k.data() + bh * lk * dim;
@@ -320,6 +337,11 @@ struct flash_attention_kernel {
             return sparse_status::done;
         };
 
+        // The key tiles of this head, packed by the first of its items that needs them (where packing is lazy).
+        auto ensure_tiles = [&] {
+            if (shared->tiles_packed) std::call_once(shared->tiles_packed[static_cast<std::size_t>(bh)], [&] { flash_pack_tiles(k, *shared, bh); });
+        };
+
         // A row without a kept real key under the reference policy: every score gets -10000, whose float
         // rounding (a 2^-10 grid) would amplify any other rounding of q·k, so the scores are the reference
         // kernel's own bits (flash_reference_scores(), its operations in its order; only where the reference
@@ -338,6 +360,7 @@ struct flash_attention_kernel {
             index_t* const keys = thread_scratch<index_t, 7>(static_cast<std::size_t>(lk));
             float* const sc = thread_scratch<float, 7>(static_cast<std::size_t>(lk));
             float m = 0;
+            ensure_tiles();
             if (!arch::avx512::flash_reference_scores(head, qi, kept.row(b, h, i), k.stride(3) == 1, sc, m)) return false;
             for (index_t j = 0; j < lk; ++j) keys[j] = j;
             if (!arch::avx512::flash_sparse_softmax_pv(head, keys, lk, sc, m, o)) return false;
@@ -420,6 +443,7 @@ struct flash_attention_kernel {
             ++n;
         }
         if (n == 0) return;
+        ensure_tiles();
         int const groups = (n + G - 1) / G;
         auto group_size = [&](int g) { return std::min(G, n - g * G); };
 
@@ -554,6 +578,8 @@ void flash_attention(Space const& space, tensor_view<T const, 4> q, tensor_view<
     }
     if (!options.kept.empty() && options.refined.empty()) {
         shared.key_norm_max.assign(static_cast<std::size_t>(batch * heads), 0.0);
+        // sparse rows read the keys as rows: a head none of whose rows reaches the tiles needs no key tiles
+        shared.tiles_packed = std::make_unique<std::once_flag[]>(static_cast<std::size_t>(batch * heads));
     }
     exec::parallel_for(space, batch * heads, flash_pack_kernel<T>{k, v, &shared});
     index_t const blocks = lq / flash_block_rows + (lq % flash_block_rows != 0 ? 1 : 0);
