@@ -250,14 +250,9 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
     if (k * u >= 0x1p-8) return false;
     __m512 const vm = _mm512_set1_ps(max);
     // Candidates of the first pass: d_j >= ln t - 2^-10 (sum >= 1, so the others are not selected).
-    auto round_down = [](double v) {
-        float f = static_cast<float>(v);
-        return static_cast<double>(f) > v ? __builtin_nextafterf(f, -__builtin_inff()) : f;
-    };
-    auto round_up = [](double v) {
-        float f = static_cast<float>(v);
-        return static_cast<double>(f) < v ? __builtin_nextafterf(f, __builtin_inff()) : f;
-    };
+    // Floats on the safe side of a double v (float's relative rounding error is at most 2^-24).
+    auto round_down = [](double v) { return static_cast<float>(v - (v < 0 ? -v : v) * 0x1p-22); };
+    auto round_up = [](double v) { return static_cast<float>(v + (v < 0 ? -v : v) * 0x1p-22); };
     // ln(y) from below for a positive normal double y, without a library call: y = 2^e · f with f in
     // [1, 2), and ln f >= (f - 1) · ln 2 (ln is concave: above its chord on [1, 2]).
     auto ln_below = [](double y) {
@@ -300,8 +295,9 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
     double const gamma = k * u / (1.0 - k * u);
     double const spread = static_cast<double>(n) * exp_estimate_absolute_error +
                           static_cast<double>(skipped) * 0x1p-34;  // e^gap · (1 + 2^-22) <= e^-24 · (1 + 2^-22) < 2^-34
-    double const exact_lo = (estimate / (1.0 + gamma) - spread) / (1.0 + exp_estimate_relative_error);
-    double const exact_hi = (estimate / (1.0 - gamma) + spread) / (1.0 - exp_estimate_relative_error);
+    // 1 / (1 + x) >= 1 - x and 1 / (1 - x) <= 1 + 2x for 0 <= x <= 1/2: bounds without divisions
+    double const exact_lo = (estimate * (1.0 - gamma) - spread) * (1.0 - exp_estimate_relative_error);
+    double const exact_hi = (estimate * (1.0 + 2.0 * gamma) + spread) * (1.0 + 2.0 * exp_estimate_relative_error);
     double const sum_lo = std::max(1.0, exact_lo * (1.0 - gamma)), sum_hi = exact_hi * (1.0 + gamma);
     if (!std::isfinite(sum_hi)) return false;
     double const cut_d = ln_below(td * sum_lo) - 0x1p-10;
