@@ -19,6 +19,6 @@ while [ $# -gt 0 ]; do
 done
 export HF_HUB_OFFLINE=1
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DDEQ_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build build/bench --target attention_bench
+cmake --build build/bench --target attention_bench peak_bench
 mkdir -p "$out"
 python3 python/deq_bench/attention_bench.py --deq-binary build/bench/benchmarks/attention --out "$out" "${args[@]}"
