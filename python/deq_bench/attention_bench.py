@@ -336,7 +336,7 @@ def main(argv=None):
 
 
 def measure_peak(deq_binary):
-    """One core's FP32 FMA and int8 dot-product throughput from the `peak` program next to deq_binary
+    """One core's FP32 FMA throughput from the `peak` program next to deq_binary
     (benchmarks/peak.cpp), or None where it is missing."""
     exe = os.path.join(os.path.dirname(os.path.abspath(deq_binary)), "peak")
     if not os.path.exists(exe):
@@ -348,10 +348,7 @@ def measure_peak(deq_binary):
 def peak_line(peak):
     if not peak or not peak.get("fp32_gflops"):
         return ""
-    text = f"Measured in this run, one core ({peak['isa']}): FP32 FMA peak {peak['fp32_gflops']:.0f} GFLOP/s"
-    if peak.get("int8_dot_gops"):
-        text += f", int8 dot-product peak {peak['int8_dot_gops']:.0f} Gop/s"
-    return text + " (`benchmarks/peak.cpp`).\n"
+    return f"Measured in this run, one core ({peak['isa']}): FP32 FMA peak {peak['fp32_gflops']:.0f} GFLOP/s (`benchmarks/peak.cpp`).\n"
 
 
 def write_outputs(rows, a, peak=None):
