@@ -271,6 +271,7 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
     // RN(chunk max - m) < gap (rounding is monotonic), so e_j <= e^gap · (1 + 2^-22), and gap < cut0.
     float const gap = std::min(-24.0f, static_cast<float>(ln_below(td)) - 2.0f);
     index_t skipped = 0;
+    if (chunk <= 0 || chunk % 64 != 0) chunk_max = nullptr;  // the mask words below need chunks of whole words
     index_t const span = chunk_max != nullptr ? chunk : n;
     for (index_t j0 = 0; j0 < n; j0 += span) {
         index_t const j1 = std::min(n, j0 + span);

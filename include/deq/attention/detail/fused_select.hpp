@@ -151,10 +151,10 @@ struct fused_select_kernel {
         bool const constant_threshold = step == fused_select_step::threshold && !row_local && group_max == nullptr;
         // P̂ > θ on the AVX-512 tier: the rows' maxima and finiteness come with the rescaling (one pass less)
         bool const maxima = softmax && constant_threshold && tier == arch::isa::avx512 && o.tier == arch::isa::avx512;
-        S best[predictor_tile_rows];
-        S tile_max[predictor_tile_rows];
-        bool finite[predictor_tile_rows];
-        bool tile_finite[predictor_tile_rows];
+        S best[predictor_tile_rows] = {};
+        S tile_max[predictor_tile_rows] = {};
+        bool finite[predictor_tile_rows] = {};
+        bool tile_finite[predictor_tile_rows] = {};
         index_t const chunks = lk / predictor_key_chunk + (lk % predictor_key_chunk != 0 ? 1 : 0);
         S* const chunk_maxima = maxima ? thread_scratch<S, 11>(static_cast<std::size_t>(rows * chunks)) : nullptr;
         for (index_t j0 = 0; j0 < lk; j0 += predictor_key_chunk) {
