@@ -328,8 +328,7 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
         words[w] = kept;
     }
     if (inverse) {
-        index_t const w = n / 64 + (n % 64 != 0 ? 1 : 0);
-        for (index_t i = 0; i < w; ++i) {
+        for (index_t i = 0; i < nwords; ++i) {
             index_t const bits = std::min<index_t>(64, n - i * 64);
             std::uint64_t const valid = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1u;
             words[i] = ~words[i] & valid;

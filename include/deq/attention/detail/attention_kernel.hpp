@@ -60,6 +60,21 @@ DEQ_HOST_DEVICE inline bool attention_bit(std::uint64_t const* row, index_t j) {
     return ((row[j / mask_word_bits] >> (j % mask_word_bits)) & 1u) != 0;
 }
 
+/// The sum of squares of @p n doubles `x(t)` in 8 interleaved partial sums (vectorisable), for the bounds of
+/// exact skipping, which allow far more rounding than any summation order makes.
+/// @param n Entries.
+/// @param x The entry t as a double.
+/// @return The sum.
+template <class F>
+DEQ_HOST_DEVICE inline double attention_bound_sum_squares(index_t n, F const& x) {
+    double part[8] = {};
+    for (index_t t = 0; t < n; ++t) {
+        double const v = x(t);
+        part[t % 8] += v * v;
+    }
+    return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
 /// Kernel: the largest L2 norm of the keys of each (b, h), in double (the bound used for exact skipping).
 /// One work item per (b, h).
 /// @tparam T Element type.
@@ -73,16 +88,10 @@ struct attention_key_norm_kernel {
         index_t const heads = k.extent(1);
         index_t const b = bh / heads;
         index_t const h = bh - b * heads;
-        // The bound allows for far more rounding than any summation order makes: 8 interleaved sums per
-        // key (vectorisable), and the square root of the largest sum (sqrt is monotonic).
+        // the square root of the largest sum (sqrt is monotonic)
         double best = 0;
         for (index_t j = 0; j < k.extent(2); ++j) {
-            double part[8] = {};
-            for (index_t t = 0; t < k.extent(3); ++t) {
-                double const x = static_cast<double>(static_cast<S>(k(b, h, j, t)));
-                part[t % 8] += x * x;
-            }
-            double const sum = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+            double const sum = attention_bound_sum_squares(k.extent(3), [&](index_t t) { return static_cast<double>(static_cast<S>(k(b, h, j, t))); });
             best = sum > best ? sum : best;
         }
         out[bh] = std::sqrt(best);

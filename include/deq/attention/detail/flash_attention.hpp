@@ -410,13 +410,7 @@ struct flash_attention_kernel {
             index_t const qs = q.stride(3);
             for (index_t t = 0; t < dim; ++t) qr[t] = static_cast<float>(qsrc[t * qs]) * inv_sqrt_d;  // scores = q·k / sqrt(d)
             if (!shared->key_norm_max.empty()) {  // the skipping bound needs ‖q_i‖
-                // in 8 interleaved double sums (any order does: the margin below covers far more rounding)
-                double part[8] = {};
-                for (index_t t = 0; t < dim; ++t) {
-                    double const x = static_cast<double>(static_cast<float>(qsrc[t * qs]));
-                    part[t % 8] += x * x;
-                }
-                double const qn = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+                double const qn = attention_bound_sum_squares(dim, [&](index_t t) { return static_cast<double>(static_cast<float>(qsrc[t * qs])); });
                 bounds[n] = std::sqrt(qn) * shared->key_norm_max[static_cast<std::size_t>(bh)] / sqrt_d *
                                 (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * 1.1920928955078125e-07) +
                             1.0;
