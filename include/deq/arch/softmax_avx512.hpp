@@ -228,9 +228,10 @@ inline bool softmax_threshold_estimable(float t) { return t >= 0x1p-60f && t < 1
 /// 2. The same pass marks the candidates d_j >= ln t - 2^-10, and a second one visits their blocks of 16
 ///    entries and compares d_j with ln(t · S_lo) - 2^-10 (both logarithms bounded from below): below it,
 ///    e_j < t · sum (exp_fused is within 2 ulp of exp), so `RN(e_j / sum) <= t`: not selected (sum >= 1 for
-///    the first cut). The remaining candidates get their exact e_j
-///    (exp_fused_ps()): e_j >= t · S_hi · (1 + 2^-20) is selected (the quotient is then above t by more
-///    than half an ulp of t), e_j <= t · S_lo · (1 - 2^-20) is not, and anything between is undecided.
+///    the first cut). For the remaining candidates, e_j >= t · S_hi · (1 + 2^-20) is selected (the quotient
+///    is then above t by more than half an ulp of t), e_j <= t · S_lo · (1 - 2^-20) is not, and anything
+///    between is undecided. The estimate decides where its error bound puts e_j on one side; the other
+///    entries of the block get their exact e_j (exp_fused_ps()).
 /// @param x       @p n penalised, finite scores.
 /// @param n       Row length (>= 1).
 /// @param max     Their maximum.
@@ -304,8 +305,15 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
     double const cut_d = ln_below(td * sum_lo) - 0x1p-10;
     // Float bounds rounded outwards: d_j < cut is pruned, e_j >= keep is selected, e_j <= drop is pruned.
     __m512 const vcut = _mm512_set1_ps(round_down(cut_d));
-    __m512 const vkeep = _mm512_set1_ps(round_up(td * sum_hi * (1.0 + 0x1p-20)));
-    __m512 const vdrop = _mm512_set1_ps(round_down(td * sum_lo * (1.0 - 0x1p-20)));
+    double const keep_d = td * sum_hi * (1.0 + 0x1p-20), drop_d = td * sum_lo * (1.0 - 0x1p-20);
+    __m512 const vkeep = _mm512_set1_ps(round_up(keep_d));
+    __m512 const vdrop = _mm512_set1_ps(round_down(drop_d));
+    // The same decisions from the estimate where its error bound suffices: with ρ and α the relative and
+    // absolute bounds, e_j >= (est - α) / (1 + ρ) and e_j <= (est + α) / (1 - ρ), so est >= keep · (1 + 2ρ) + α
+    // gives e_j >= keep and est <= drop · (1 - 2ρ) - α gives e_j <= drop (1 / (1 - ρ) <= 1 + 2ρ). Only the
+    // blocks with an entry between the two get exact exponentials.
+    __m512 const vkeep_est = _mm512_set1_ps(round_up(keep_d * (1.0 + 2.0 * exp_estimate_relative_error) + exp_estimate_absolute_error));
+    __m512 const vdrop_est = _mm512_set1_ps(round_down(drop_d * (1.0 - 2.0 * exp_estimate_relative_error) - exp_estimate_absolute_error));
     // The second pass visits only the blocks of 16 entries with a candidate of the first.
     index_t const nwords = n / 64 + (n % 64 != 0 ? 1 : 0);
     for (index_t w = 0; w < nwords; ++w) {
@@ -319,10 +327,16 @@ DEQ_TARGET_AVX512 inline bool softmax_threshold_row_estimated(float const* x, in
             __m512 const d = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes(n - j), x + j), vm);
             __mmask16 const candidates = _mm512_mask_cmp_ps_mask(first, d, vcut, _CMP_GE_OQ);
             if (candidates == 0) continue;
-            __m512 const e = exp_fused_ps(d);
-            __mmask16 const keep = _mm512_mask_cmp_ps_mask(candidates, e, vkeep, _CMP_GE_OQ);
-            __mmask16 const drop = _mm512_mask_cmp_ps_mask(candidates, e, vdrop, _CMP_LE_OQ);
-            if (static_cast<__mmask16>(keep | drop) != candidates) return false;
+            __m512 const est = exp_estimate_ps(d);
+            __mmask16 keep = _mm512_mask_cmp_ps_mask(candidates, est, vkeep_est, _CMP_GE_OQ);
+            __mmask16 const open = static_cast<__mmask16>(candidates & ~keep & ~_mm512_mask_cmp_ps_mask(candidates, est, vdrop_est, _CMP_LE_OQ));
+            if (open != 0) {
+                __m512 const e = exp_fused_ps(d);
+                __mmask16 const exact_keep = _mm512_mask_cmp_ps_mask(open, e, vkeep, _CMP_GE_OQ);
+                __mmask16 const exact_drop = _mm512_mask_cmp_ps_mask(open, e, vdrop, _CMP_LE_OQ);
+                if (static_cast<__mmask16>(exact_keep | exact_drop) != open) return false;
+                keep = static_cast<__mmask16>(keep | exact_keep);
+            }
             kept |= static_cast<std::uint64_t>(keep) << (16 * block);
         }
         words[w] = kept;
