@@ -71,8 +71,9 @@ namespace detail {
 /// @param name   Tensor name.
 /// @param x      The tensor.
 /// @param status Per-row status from predictor_quantize_rows.
-template <class T>
-void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vector<index_t> const& status) {
+/// @param value  The element (b, h, i, t) of @p x as a double (a device backend copies it from the device).
+template <class T, class Value>
+void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vector<index_t> const& status, Value const& value) {
     index_t const heads = x.extent(1), length = x.extent(2);
     for (std::size_t r = 0; r < status.size(); ++r) {
         index_t const st = status[r];
@@ -83,9 +84,19 @@ void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vect
             throw numeric_error(concat("deq: the L2 norm of row [", b, ", ", h, ", ", i, "] of '", name,
                                        "' overflows the score type"));
         }
-        throw numeric_error(concat("deq: non-finite value ", static_cast<double>(x(b, h, i, st)), " in '", name,
+        throw numeric_error(concat("deq: non-finite value ", value(b, h, i, st), " in '", name,
                                    "' at index [", b, ", ", h, ", ", i, ", ", st, "]"));
     }
+}
+
+/// predictor_check_rows() of host rows.
+/// @tparam T Element type.
+/// @param name   Tensor name.
+/// @param x      The tensor.
+/// @param status Per-row status from predictor_quantize_rows.
+template <class T>
+void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vector<index_t> const& status) {
+    predictor_check_rows(name, x, status, [&](index_t b, index_t h, index_t i, index_t t) { return static_cast<double>(x(b, h, i, t)); });
 }
 
 /// Checks that q is [B, H, Lq, d] and k is [B, H, Lk, d] with no zero extent.
@@ -120,6 +131,48 @@ S predictor_scale(char const* name, double threshold, int bits) {
     return scale;
 }
 
+/// The two quantization scales and their product, checked in the score type.
+/// @tparam S Score type.
+/// @param config The predictor configuration (validated).
+/// @return {sx, sy, sx · sy}.
+template <class S>
+std::tuple<S, S, S> predictor_scales(predictor_config const& config) {
+    S const sx = predictor_scale<S>("predictor_config.threshold_q", config.threshold_q, config.bits);
+    S const sy = predictor_scale<S>("predictor_config.threshold_k", config.threshold_k, config.bits);
+    S const sxy = sx * sy;
+    if (!(std::isfinite(sxy) && sxy > S(0))) {
+        throw_invalid_argument("predictor_config.threshold_q * threshold_k", config.threshold_q * config.threshold_k,
+                               "gives a product of scales outside the range of the score type");
+    }
+    return {sx, sy, sxy};
+}
+
+/// Throws deq::numeric_error when the product of the largest query and key norms overflows S.
+/// @tparam S Score type.
+/// @param q_norms The query rows' norms.
+/// @param k_norms The key rows' norms.
+template <class S>
+void predictor_check_norm_product(std::vector<S> const& q_norms, std::vector<S> const& k_norms) {
+    S q_max = 0, k_max = 0;
+    for (S n : q_norms) q_max = n > q_max ? n : q_max;
+    for (S n : k_norms) k_max = n > k_max ? n : k_max;
+    if (!std::isfinite(q_max * k_max)) {
+        throw numeric_error(concat("deq: the product of the largest row norms of 'q' (", static_cast<double>(q_max), ") and 'k' (",
+                                   static_cast<double>(k_max), ") overflows the score type"));
+    }
+}
+
+/// Throws the deq::numeric_error of a predicted score (b, h, i, j) that is not finite.
+/// @param b Batch.
+/// @param h Head.
+/// @param i Query row.
+/// @param j Key.
+/// @param v The score.
+[[noreturn]] inline void throw_predicted_score_overflow(index_t b, index_t h, index_t i, index_t j, double v) {
+    throw numeric_error(concat("deq: predicted score [", b, ", ", h, ", ", i, ", ", j, "] = ", v, " overflows the score type (row [", b,
+                               ", ", h, ", ", i, "] of 'q' and row [", b, ", ", h, ", ", j, "] of 'k' have too large norms)"));
+}
+
 /// Throws deq::numeric_error for the first predicted score that is not finite: rows whose norms multiply
 /// to a finite value can still overflow the score type, because the dequantized dot product of two unit
 /// rows can exceed 1 (rounding to the levels lengthens them).
@@ -132,11 +185,7 @@ void predictor_check_scores(tensor_view<S, 4> const& scores) {
             for (index_t i = 0; i < scores.extent(2); ++i)
                 for (index_t j = 0; j < scores.extent(3); ++j) {
                     S const v = scores(b, h, i, j);
-                    if (!std::isfinite(v)) {
-                        throw numeric_error(concat("deq: predicted score [", b, ", ", h, ", ", i, ", ", j, "] = ", static_cast<double>(v),
-                                                   " overflows the score type (row [", b, ", ", h, ", ", i, "] of 'q' and row [", b, ", ",
-                                                   h, ", ", j, "] of 'k' have too large norms)"));
-                    }
+                    if (!std::isfinite(v)) throw_predicted_score_overflow(b, h, i, j, static_cast<double>(v));
                 }
 }
 
@@ -183,13 +232,7 @@ void predictor_quantize(Space const& space, char const* name, tensor_view<T cons
 template <class Space, class T, class S, class Level>
 predictor_operands<S, Level> make_predictor_operands(Space const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
                                                      predictor_config const& config) {
-    S const sx = predictor_scale<S>("predictor_config.threshold_q", config.threshold_q, config.bits);
-    S const sy = predictor_scale<S>("predictor_config.threshold_k", config.threshold_k, config.bits);
-    S const sxy = sx * sy;
-    if (!(std::isfinite(sxy) && sxy > S(0))) {
-        throw_invalid_argument("predictor_config.threshold_q * threshold_k", config.threshold_q * config.threshold_k,
-                               "gives a product of scales outside the range of the score type");
-    }
+    auto const [sx, sy, sxy] = predictor_scales<S>(config);
     predictor_operands<S, Level> o;
     o.batch = q.extent(0);
     o.heads = q.extent(1);
@@ -203,13 +246,7 @@ predictor_operands<S, Level> make_predictor_operands(Space const& space, tensor_
     predictor_quantize(space, "q", q, sx, config.bits, o.q_levels, o.q_norms, o.ld, o.tier);
     predictor_quantize(space, "k", k, sy, config.bits, o.k_levels, o.k_norms, o.ld, o.tier);
 
-    S q_max = 0, k_max = 0;
-    for (S n : o.q_norms) q_max = n > q_max ? n : q_max;
-    for (S n : o.k_norms) k_max = n > k_max ? n : k_max;
-    if (!std::isfinite(q_max * k_max)) {
-        throw numeric_error(concat("deq: the product of the largest row norms of 'q' (", static_cast<double>(q_max),
-                                   ") and 'k' (", static_cast<double>(k_max), ") overflows the score type"));
-    }
+    predictor_check_norm_product(o.q_norms, o.k_norms);
     index_t const bh = o.batch * o.heads;
     if (o.tier != arch::isa::portable) {
         index_t const block = o.tier == arch::isa::avx512 ? 16 : 8;

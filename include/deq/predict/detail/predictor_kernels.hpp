@@ -31,6 +31,20 @@ DEQ_HOST_DEVICE inline void predictor_split_row(index_t r, index_t heads, index_
     i = rem - h * length;
 }
 
+/// `s + a · a` as two roundings, the product and then the sum, on every target: nvcc would otherwise
+/// contract it into one fused multiply-add in the device pass, and the device's norms would lose the
+/// host's bits.
+/// @param s The running sum.
+/// @param a The term.
+/// @return RN(s + RN(a · a)).
+DEQ_HOST_DEVICE inline double add_square_unfused(double s, double a) {
+#if DEQ_DEVICE_PASS
+    return __dadd_rn(s, __dmul_rn(a, a));
+#else
+    return s + a * a;
+#endif
+}
+
 /// L2 norm of row (b, h, i) of @p x in the score type S: the sum of squares is accumulated in double and
 /// the square root rounded once to S (the correctly rounded norm). Returns false, with @p bad_col set, if
 /// an element is not finite.
@@ -46,8 +60,7 @@ DEQ_HOST_DEVICE inline bool predictor_row_norm(tensor_view<T const, 4> const& x,
             bad_col = t;
             return false;
         }
-        double const dv = static_cast<double>(v);
-        sumsq += dv * dv;
+        sumsq = add_square_unfused(sumsq, static_cast<double>(v));
     }
     norm = static_cast<S>(std::sqrt(sumsq));
     return true;
@@ -110,6 +123,47 @@ struct predictor_quantize_rows {
         }
     }
 };
+
+/// Whether every dot product of two rows of @p dim levels fits int32 (|level| <= 127 for int8_t storage,
+/// 32767 for int16_t); otherwise predictor_score_value() accumulates in int64.
+/// @tparam Level Level storage type.
+/// @param dim Head dimension.
+/// @return True when int32 accumulation cannot overflow.
+template <class Level>
+DEQ_HOST_DEVICE constexpr bool predictor_dot_fits_int32(index_t dim) {
+    std::int64_t const qmax = sizeof(Level) == 1 ? 127 : 32767;
+    return qmax * qmax * dim <= std::int64_t{2147483647};
+}
+
+/// One predicted score, the reference formula: the exact integer dot product of the two level rows,
+/// then `S(dot) / sxy * (qn · kn) / sqrt_d`, in that order (the portable tier of the host, and the
+/// CUDA backend: products and quotients only, so no compiler contracts them into fused operations).
+/// @tparam S     Score type.
+/// @tparam Level Level storage type.
+/// @param qr         Query levels (dim entries).
+/// @param kr         Key levels (dim entries).
+/// @param dim        Head dimension.
+/// @param fits_int32 predictor_dot_fits_int32<Level>(dim).
+/// @param qn         The query row's norm.
+/// @param kn         The key row's norm.
+/// @param sxy        The product of the two scales.
+/// @param sqrt_d     sqrt(d) in S.
+/// @return Ŝ of the pair.
+template <class S, class Level>
+DEQ_HOST_DEVICE inline S predictor_score_value(Level const* qr, Level const* kr, index_t dim, bool fits_int32, S qn, S kn, S sxy,
+                                               S sqrt_d) {
+    S dot_s;
+    if (fits_int32) {
+        std::int32_t dot = 0;
+        for (index_t t = 0; t < dim; ++t) dot += static_cast<std::int32_t>(qr[t]) * static_cast<std::int32_t>(kr[t]);
+        dot_s = static_cast<S>(dot);
+    } else {
+        std::int64_t dot = 0;
+        for (index_t t = 0; t < dim; ++t) dot += static_cast<std::int64_t>(qr[t]) * static_cast<std::int64_t>(kr[t]);
+        dot_s = static_cast<S>(dot);
+    }
+    return dot_s / sxy * (qn * kn) / sqrt_d;
+}
 
 /// Rows per work item of predictor_quantize_blocks.
 inline constexpr index_t predictor_quantize_block = 8;

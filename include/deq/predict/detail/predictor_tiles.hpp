@@ -26,6 +26,7 @@
 #include "../../config.hpp"
 #include "../../core/checked_size.hpp"
 #include "../../core/tensor.hpp"
+#include "predictor_kernels.hpp"
 
 namespace deq::detail {
 
@@ -262,27 +263,15 @@ void predictor_score_tile(predictor_operands<S, Level> const& o, index_t bh, ind
 #endif
     }
     (void)dots;
-    // Portable: the reference loop (int32 accumulation, int64 where it could overflow).
-    std::int64_t const qmax = std::is_same_v<Level, std::int8_t> ? 127 : 32767;
-    bool const fits_int32 = qmax * qmax * o.dim <= std::int64_t{2147483647};
+    // Portable: the reference loop (predictor_score_value(), which the CUDA backend runs as well).
+    bool const fits_int32 = predictor_dot_fits_int32<Level>(o.dim);
     Level const* kbase = o.k_levels.data() + (bh * o.lk + j0) * o.ld;
     for (index_t r = 0; r < rows; ++r) {
         Level const* qr = q + r * o.ld;
         S const qn = o.q_norms[static_cast<std::size_t>(q_row + r)];
         S* dst = out + r * ldo;
         for (index_t j = 0; j < keys; ++j) {
-            Level const* kr = kbase + j * o.ld;
-            S dot_s;
-            if (fits_int32) {
-                std::int32_t dot = 0;
-                for (index_t t = 0; t < o.dim; ++t) dot += static_cast<std::int32_t>(qr[t]) * static_cast<std::int32_t>(kr[t]);
-                dot_s = static_cast<S>(dot);
-            } else {
-                std::int64_t dot = 0;
-                for (index_t t = 0; t < o.dim; ++t) dot += static_cast<std::int64_t>(qr[t]) * static_cast<std::int64_t>(kr[t]);
-                dot_s = static_cast<S>(dot);
-            }
-            dst[j] = dot_s / o.scale_product * (qn * kn[j]) / o.sqrt_d;
+            dst[j] = predictor_score_value(qr, kbase + j * o.ld, o.dim, fits_int32, qn, kn[j], o.scale_product, o.sqrt_d);
         }
         if (row_max != nullptr) reduce(r, dst);
     }
