@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -40,14 +41,15 @@ namespace detail {
 /// @tparam S Score type.
 /// @param scores The scores.
 /// @param status Per-row status from the kernels.
-template <class S>
-void select_check_status(tensor_view<S const, 4> scores, std::vector<index_t> const& status) {
+/// @param value  Callable (b, h, i, j) -> double: the score (a device backend copies it from the device).
+template <class S, class Value>
+void select_check_status(tensor_view<S const, 4> scores, std::vector<index_t> const& status, Value const& value) {
     for (std::size_t r = 0; r < status.size(); ++r) {
         if (status[r] == select_row_ok) continue;
         index_t b = 0, h = 0, i = 0;
         select_split_row(static_cast<index_t>(r), scores.extent(1), scores.extent(2), b, h, i);
         index_t const j = status[r];
-        throw numeric_error(concat("deq: non-finite value ", static_cast<double>(scores(b, h, i, j)),
+        throw numeric_error(concat("deq: non-finite value ", value(b, h, i, j),
                                    " in 'scores' at index [", b, ", ", h, ", ", i, ", ", j, "]"));
     }
 }
@@ -61,6 +63,124 @@ template <class Space>
 index_t select_chunk_count(Space const& space, index_t rows) {
     index_t const c = 4 * static_cast<index_t>(std::max(1, exec::backend<Space>::concurrency(space)));
     return std::max<index_t>(1, std::min(rows, c));
+}
+
+}  // namespace detail
+
+namespace detail {
+
+/// Scratch of select_elements_with() in host memory.
+struct select_host_buffers {
+    /// @return @p n copies of @p fill.
+    template <class T>
+    std::vector<T> make(index_t n, T fill) const {
+        return std::vector<T>(static_cast<std::size_t>(n), fill);
+    }
+    /// @return The elements of @p v, for a kernel.
+    template <class T>
+    T* data(std::vector<T>& v) const {
+        return v.data();
+    }
+    /// @return @p v, readable by the host.
+    template <class T>
+    std::vector<T> const& host(std::vector<T> const& v) const {
+        return v;
+    }
+};
+
+/// Throws deq::invalid_argument / deq::shape_error for a bad rule, scores shape, padding or mask shape
+/// (the checks of select_elements(), in its order).
+/// @param scores_shape The scores' extents.
+/// @param padding      Key padding.
+/// @param rule         The rule.
+/// @param out          The output mask.
+/// @param shape        The scores' shape string.
+inline void select_check_arguments(index_t const (&scores_shape)[4], key_padding const& padding, mask_rule const& rule,
+                                   bit_mask_view const& out, std::string const& shape) {
+    rule.validate();
+    for (int r = 0; r < 4; ++r) {
+        if (scores_shape[r] == 0) throw_shape_error(concat("'scores' has shape ", shape, ": no extent may be zero"));
+    }
+    index_t const batch = scores_shape[0], heads = scores_shape[1], lq = scores_shape[2], lk = scores_shape[3];
+    padding.check(batch, lk, "padding");
+    if (out.empty() || out.batch() != batch || out.heads() != heads || out.rows() != lq || out.cols() != lk) {
+        throw_shape_error(concat("'out' mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(), ", ", out.cols(),
+                                 "], expected ", shape));
+    }
+}
+
+/// The kernels of select_elements() on any space, arguments already checked: the one sequence of
+/// launches for every rule, whatever memory the buffers live in.
+/// @tparam Space   Execution space.
+/// @tparam S       Score type.
+/// @tparam Buffers select_host_buffers, or a device backend's equivalent.
+/// @tparam Value   Callable (b, h, i, j) -> double: a score, for the error message.
+/// @param space        The space.
+/// @param scores       Predicted scores (memory the space's kernels read).
+/// @param padding      Key padding (the same memory).
+/// @param padded_words detail::padded_key_words() of the padding, already in that memory (null: none).
+/// @param rule         The rule.
+/// @param out          The output mask.
+/// @param chunks       Row chunks of the row kernels (each holds Lk scratch values).
+/// @param tier         Instruction-set tier of the row kernels.
+/// @param buffers      Allocates the scratch.
+/// @param value        Reads a score for an error message.
+template <class Space, class S, class Buffers, class Value>
+void select_elements_with(Space const& space, tensor_view<S const, 4> scores, key_padding padding, std::uint64_t const* padded_words,
+                          mask_rule const& rule, bit_mask_view out, index_t chunks, arch::isa tier, Buffers const& buffers,
+                          Value const& value) {
+    index_t const heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
+    index_t const rows = scores.extent(0) * heads * lq;
+    using kind = mask_rule::kind;
+    if (rule.type == kind::all || rule.type == kind::none) {
+        exec::parallel_for(space, rows, select_fill_rows{out, rule.type == kind::all});
+        return;
+    }
+    auto scratch = buffers.make(chunks * lk, S(0));
+    auto status = buffers.make(rows, select_row_ok);
+    bool const softmax = rule.uses_probabilities();
+    select_padding_words const padded{padded_words, mask_words_per_row(lk)};
+    auto check = [&] { select_check_status(scores, buffers.host(status), value); };
+
+    switch (rule.type) {
+        case kind::probability_threshold:
+        case kind::inverse_probability_threshold: {
+            exec::parallel_for(space, chunks,
+                               select_threshold_rows<S>{scores, padded, out, true, rule.type == kind::inverse_probability_threshold,
+                                                        static_cast<S>(rule.value), S(0), nullptr, 1, buffers.data(scratch),
+                                                        buffers.data(status), chunks, tier});
+            break;
+        }
+        case kind::adaptive_maximum:
+        case kind::inverse_adaptive_maximum: {
+            auto row_max = buffers.make(rows, S(0));
+            exec::parallel_for(space, chunks,
+                               select_row_max<S>{scores, padded, softmax, buffers.data(scratch), buffers.data(row_max),
+                                                 buffers.data(status), chunks, tier});
+            check();
+            index_t const per_group = rule.granularity == max_granularity::sequence ? heads * lq
+                                      : rule.granularity == max_granularity::head   ? lq
+                                                                                     : 1;
+            auto group_max = buffers.make(rows / per_group, S(0));
+            exec::parallel_for(space, rows / per_group, select_group_max<S>{buffers.data(row_max), buffers.data(group_max), per_group});
+            exec::parallel_for(space, chunks,
+                               select_threshold_rows<S>{scores, padded, out, softmax, rule.type == kind::inverse_adaptive_maximum, S(0),
+                                                        static_cast<S>(rule.value), buffers.data(group_max), per_group,
+                                                        buffers.data(scratch), buffers.data(status), chunks, tier});
+            break;
+        }
+        case kind::top_k:
+        case kind::cumulative_probability: {
+            auto heap = buffers.make(chunks * lk, index_t(0));
+            exec::parallel_for(space, chunks,
+                               select_rank_rows<S>{scores, padding, padded, out, rule.type == kind::cumulative_probability, rule.k,
+                                                   static_cast<S>(rule.value), buffers.data(scratch), buffers.data(heap),
+                                                   buffers.data(status), chunks, tier});
+            break;
+        }
+        default: break;
+    }
+    check();
 }
 
 }  // namespace detail
@@ -80,74 +200,13 @@ index_t select_chunk_count(Space const& space, index_t rows) {
 template <exec::host_execution_space Space, std::floating_point S>
 void select_elements(Space const& space, tensor_view<S const, 4> scores, key_padding padding, mask_rule const& rule,
                      bit_mask_view out) {
-    rule.validate();
-    for (int r = 0; r < 4; ++r) {
-        if (scores.extent(r) == 0) {
-            detail::throw_shape_error(detail::concat("'scores' has shape ", scores.shape_string(), ": no extent may be zero"));
-        }
-    }
-    index_t const batch = scores.extent(0), heads = scores.extent(1), lq = scores.extent(2), lk = scores.extent(3);
-    padding.check(batch, lk, "padding");
-    if (out.empty() || out.batch() != batch || out.heads() != heads || out.rows() != lq || out.cols() != lk) {
-        detail::throw_shape_error(detail::concat("'out' mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(),
-                                                 ", ", out.cols(), "], expected ", scores.shape_string()));
-    }
-    index_t const rows = batch * heads * lq;
-    using kind = mask_rule::kind;
-    if (rule.type == kind::all || rule.type == kind::none) {
-        exec::parallel_for(space, rows, detail::select_fill_rows{out, rule.type == kind::all});
-        return;
-    }
-    index_t const chunks = detail::select_chunk_count(space, rows);
-    std::vector<S> scratch(static_cast<std::size_t>(chunks * lk));
-    std::vector<index_t> status(static_cast<std::size_t>(rows), detail::select_row_ok);
-    bool const softmax = rule.uses_probabilities();
-    std::vector<std::uint64_t> const padded_words = detail::padded_key_words(padding, batch, lk);
-    detail::select_padding_words const padded{padded_words.empty() ? nullptr : padded_words.data(), mask_words_per_row(lk)};
-    arch::isa const tier = arch::active_isa();
-
-    switch (rule.type) {
-        case kind::probability_threshold:
-        case kind::inverse_probability_threshold: {
-            exec::parallel_for(space, chunks,
-                               detail::select_threshold_rows<S>{scores, padded, out, true,
-                                                                rule.type == kind::inverse_probability_threshold,
-                                                                static_cast<S>(rule.value), S(0), nullptr, 1,
-                                                                scratch.data(), status.data(), chunks, tier});
-            break;
-        }
-        case kind::adaptive_maximum:
-        case kind::inverse_adaptive_maximum: {
-            std::vector<S> row_max(static_cast<std::size_t>(rows));
-            exec::parallel_for(space, chunks,
-                               detail::select_row_max<S>{scores, padded, softmax, scratch.data(), row_max.data(),
-                                                         status.data(), chunks, tier});
-            detail::select_check_status(scores, status);
-            index_t const per_group = rule.granularity == max_granularity::sequence ? heads * lq
-                                      : rule.granularity == max_granularity::head   ? lq
-                                                                                     : 1;
-            std::vector<S> group_max(static_cast<std::size_t>(rows / per_group));
-            exec::parallel_for(space, rows / per_group,
-                               detail::select_group_max<S>{row_max.data(), group_max.data(), per_group});
-            exec::parallel_for(space, chunks,
-                               detail::select_threshold_rows<S>{scores, padded, out, softmax,
-                                                                rule.type == kind::inverse_adaptive_maximum, S(0),
-                                                                static_cast<S>(rule.value), group_max.data(), per_group,
-                                                                scratch.data(), status.data(), chunks, tier});
-            break;
-        }
-        case kind::top_k:
-        case kind::cumulative_probability: {
-            std::vector<index_t> heap(static_cast<std::size_t>(chunks * lk));
-            exec::parallel_for(space, chunks,
-                               detail::select_rank_rows<S>{scores, padding, padded, out, rule.type == kind::cumulative_probability,
-                                                           rule.k, static_cast<S>(rule.value), scratch.data(),
-                                                           heap.data(), status.data(), chunks, tier});
-            break;
-        }
-        default: break;
-    }
-    detail::select_check_status(scores, status);
+    index_t const shape[4] = {scores.extent(0), scores.extent(1), scores.extent(2), scores.extent(3)};
+    detail::select_check_arguments(shape, padding, rule, out, scores.shape_string());
+    index_t const rows = shape[0] * shape[1] * shape[2];
+    std::vector<std::uint64_t> const padded_words = detail::padded_key_words(padding, shape[0], shape[3]);
+    detail::select_elements_with(space, scores, padding, padded_words.empty() ? nullptr : padded_words.data(), rule, out,
+                                 detail::select_chunk_count(space, rows), arch::active_isa(), detail::select_host_buffers{},
+                                 [&](index_t b, index_t h, index_t i, index_t j) { return static_cast<double>(scores(b, h, i, j)); });
 }
 
 /// Convenience overload of select_elements() for a view of non-const scores.
