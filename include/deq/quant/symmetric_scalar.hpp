@@ -9,6 +9,7 @@
 
 #include "../config.hpp"
 #include "../numeric/rounding.hpp"
+#include "../numeric/unfused.hpp"
 
 namespace deq::quant {
 
@@ -40,7 +41,8 @@ DEQ_HOST_DEVICE constexpr Float symmetric_scale(int bits, Float threshold) {
 template <class Float>
 DEQ_HOST_DEVICE inline std::int32_t quantize_symmetric(Float x, Float scale, int bits) {
     Float const qmax = static_cast<Float>(max_symmetric_level(bits));
-    return static_cast<std::int32_t>(clamp_to(round_half_even(x * scale), -qmax, qmax));
+    // the product rounded on its own (no fused x·scale - floor(x·scale) on the device)
+    return static_cast<std::int32_t>(clamp_to(round_half_even(::deq::detail::multiply_unfused(x, scale)), -qmax, qmax));
 }
 
 /// Dequantizes a level: `q / scale`.

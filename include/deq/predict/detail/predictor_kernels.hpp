@@ -12,6 +12,7 @@
 #include "../../arch/predictor_avx512.hpp"
 #include "../../config.hpp"
 #include "../../core/tensor.hpp"
+#include "../../numeric/unfused.hpp"
 #include "../../quant/symmetric_scalar.hpp"
 
 namespace deq::detail {
@@ -29,20 +30,6 @@ DEQ_HOST_DEVICE inline void predictor_split_row(index_t r, index_t heads, index_
     index_t const rem = r - b * per_batch;
     h = rem / length;
     i = rem - h * length;
-}
-
-/// `s + a · a` as two roundings, the product and then the sum, on every target: nvcc would otherwise
-/// contract it into one fused multiply-add in the device pass, and the device's norms would lose the
-/// host's bits.
-/// @param s The running sum.
-/// @param a The term.
-/// @return RN(s + RN(a · a)).
-DEQ_HOST_DEVICE inline double add_square_unfused(double s, double a) {
-#if DEQ_DEVICE_PASS
-    return __dadd_rn(s, __dmul_rn(a, a));
-#else
-    return s + a * a;
-#endif
 }
 
 /// L2 norm of row (b, h, i) of @p x in the score type S: the sum of squares is accumulated in double and
