@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "gpu_support.hpp"
+
 namespace {
 
 /// Structured rows: a shared direction per head plus noise, with some exact ties of the quantizer.
@@ -60,15 +62,6 @@ void compare(deq::index_t batch, deq::index_t heads, deq::index_t lq, deq::index
     CHECK(mismatches == 0);
 }
 
-std::string message_of(auto const& call) {
-    try {
-        call();
-    } catch (deq::error const& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
-
 }  // namespace
 
 TEST_SUITE("gpu") {
@@ -87,29 +80,29 @@ TEST_SUITE("gpu") {
         deq::tensor_view<float const, 4> const hq(q.data(), {b, h, l, d}), hk(k.data(), {b, h, l, d});
         deq::predictor_config const config{0.5, 0.5, 4};
         deq::tensor<float, 4> host_scores({b, h, l, l});
-        std::string const host_nan = message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hk, config, host_scores.view()); });
+        std::string const host_nan = deq_test::message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hk, config, host_scores.view()); });
 
         deq::exec::cuda const space;
         auto const dq = deq::cuda::to_device(q), dk = deq::cuda::to_device(k);
         deq::cuda::device_array<float> ds(b * h * l * l);
         deq::tensor_view<float const, 4> const vq(dq.device_data(), {b, h, l, d}), vk(dk.device_data(), {b, h, l, d});
         deq::tensor_view<float, 4> const vs(ds.device_data(), {b, h, l, l});
-        CHECK(message_of([&] { deq::predict_scores(space, vq, vk, config, vs); }) == host_nan);
+        CHECK(deq_test::message_of([&] { deq::predict_scores(space, vq, vk, config, vs); }) == host_nan);
         CHECK(host_nan.find("[0, 1, 5, 7]") != std::string::npos);
 
         // a wrong output shape, and a bad configuration: the same messages
         deq::tensor_view<float, 4> const wrong(ds.device_data(), {b, h, l, l - 1});
         deq::tensor<float, 4> host_wrong({b, h, l, l - 1});
-        CHECK(message_of([&] { deq::predict_scores(space, vq, vq, config, wrong); }) ==
-              message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hq, config, host_wrong.view()); }));
+        CHECK(deq_test::message_of([&] { deq::predict_scores(space, vq, vq, config, wrong); }) ==
+              deq_test::message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hq, config, host_wrong.view()); }));
         deq::predictor_config const bad{0.5, -1.0, 4};
-        CHECK(message_of([&] { deq::predict_scores(space, vq, vq, bad, vs); }) ==
-              message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hq, bad, host_scores.view()); }));
+        CHECK(deq_test::message_of([&] { deq::predict_scores(space, vq, vq, bad, vs); }) ==
+              deq_test::message_of([&] { deq::predict_scores(deq::exec::serial{}, hq, hq, bad, host_scores.view()); }));
 
         // host memory where device memory is needed
-        std::string const refused = message_of([&] { deq::predict_scores(space, hq, vq, config, vs); });
+        std::string const refused = deq_test::message_of([&] { deq::predict_scores(space, hq, vq, config, vs); });
         CHECK(refused.find("'q' is host memory") != std::string::npos);
-        CHECK(message_of([&] { deq::predict_scores(space, vq, vq, config, host_scores.view()); }).find("'scores' is host memory") !=
+        CHECK(deq_test::message_of([&] { deq::predict_scores(space, vq, vq, config, host_scores.view()); }).find("'scores' is host memory") !=
               std::string::npos);
     }
 }

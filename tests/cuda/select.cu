@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "gpu_support.hpp"
+
 namespace {
 
 /// Peaked rows (a few large logits per row) plus ties, so that every rule keeps a varying number of keys.
@@ -24,15 +26,6 @@ std::vector<float> make_scores(deq::index_t count, unsigned seed) {
     for (float& v : s) v = peak(rng) == 0 ? 8.0f + normal(rng) : normal(rng);
     for (std::size_t i = 0; i < s.size(); i += 97) s[i] = 1.0f;  // repeated values
     return s;
-}
-
-std::string message_of(auto const& call) {
-    try {
-        call();
-    } catch (deq::error const& e) {
-        return e.what();
-    }
-    return "(no exception)";
 }
 
 }  // namespace
@@ -95,17 +88,17 @@ TEST_SUITE("gpu") {
         deq::bit_mask_view const out(words.device_data(), b, h, lq, lk);
         auto const rule = deq::mask_rule::probability(0.02);
 
-        std::string const expected = message_of([&] { deq::select_elements(deq::exec::serial{}, host_scores, {}, rule, host_mask.view()); });
+        std::string const expected = deq_test::message_of([&] { deq::select_elements(deq::exec::serial{}, host_scores, {}, rule, host_mask.view()); });
         CHECK(expected.find("[0, 1, 2, 65]") != std::string::npos);
-        CHECK(message_of([&] { deq::select_elements(space, device_scores, {}, rule, out); }) == expected);
+        CHECK(deq_test::message_of([&] { deq::select_elements(space, device_scores, {}, rule, out); }) == expected);
 
         deq::bit_mask_view const wrong(words.device_data(), b, h, lq, lk - 1);
         deq::bit_mask host_wrong(b, h, lq, lk - 1);
-        CHECK(message_of([&] { deq::select_elements(space, device_scores, {}, rule, wrong); }) ==
-              message_of([&] { deq::select_elements(deq::exec::serial{}, host_scores, {}, rule, host_wrong.view()); }));
+        CHECK(deq_test::message_of([&] { deq::select_elements(space, device_scores, {}, rule, wrong); }) ==
+              deq_test::message_of([&] { deq::select_elements(deq::exec::serial{}, host_scores, {}, rule, host_wrong.view()); }));
 
-        CHECK(message_of([&] { deq::select_elements(space, host_scores, {}, rule, out); }).find("'scores' is host memory") != std::string::npos);
-        CHECK(message_of([&] { deq::select_elements(space, device_scores, {}, rule, host_mask.view()); }).find("'out' is host memory") !=
+        CHECK(deq_test::message_of([&] { deq::select_elements(space, host_scores, {}, rule, out); }).find("'scores' is host memory") != std::string::npos);
+        CHECK(deq_test::message_of([&] { deq::select_elements(space, device_scores, {}, rule, host_mask.view()); }).find("'out' is host memory") !=
               std::string::npos);
     }
 }

@@ -218,6 +218,18 @@ void copy_to_host(device_array<T> const& source, std::span<T> destination, cudaS
     deq::detail::cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
 }
 
+/// Copies one element from device memory to the host (for an error message that names a value).
+/// @tparam T Element type.
+/// @param address The element's device address.
+/// @return The element.
+/// @throws deq::cuda_error when the copy fails.
+template <class T>
+std::remove_const_t<T> copy_element_to_host(T* address) {
+    std::remove_const_t<T> value{};
+    deq::detail::cuda_check(cudaMemcpy(&value, address, sizeof(value), cudaMemcpyDeviceToHost), "cudaMemcpy(one element, device to host)");
+    return value;
+}
+
 /// A new device array holding a copy of host elements.
 /// @tparam T Element type.
 /// @param source Host elements.

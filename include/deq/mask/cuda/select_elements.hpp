@@ -105,10 +105,7 @@ inline void select_elements(exec::cuda const& space, tensor_view<float const, 4>
     detail::select_elements_with(space, scores, padding, padded_words.empty() ? nullptr : padded_words.device_data(), rule, out,
                                  detail::select_cuda_chunk_count(rows, lk, sizeof(float) + sizeof(index_t)), arch::isa::portable,
                                  detail::select_cuda_buffers{&space}, [&](index_t b, index_t h, index_t i, index_t j) {
-                                     float v = 0;
-                                     detail::cuda_check(cudaMemcpy(&v, &scores(b, h, i, j), sizeof(float), cudaMemcpyDeviceToHost),
-                                                        "cudaMemcpy(one score, device to host)");
-                                     return static_cast<double>(v);
+                                     return static_cast<double>(cuda::copy_element_to_host(&scores(b, h, i, j)));
                                  });
 }
 

@@ -79,21 +79,6 @@ struct predictor_score_elements {
     }
 };
 
-/// Copies one element of a device view to the host.
-/// @tparam T Element type.
-/// @param x The device view.
-/// @param b Batch.
-/// @param h Head.
-/// @param i Row.
-/// @param t Column.
-/// @return The element as a double.
-template <class T>
-double cuda_fetch(tensor_view<T const, 4> const& x, index_t b, index_t h, index_t i, index_t t) {
-    T value{};
-    cuda_check(cudaMemcpy(&value, &x(b, h, i, t), sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy(one element, device to host)");
-    return static_cast<double>(value);
-}
-
 /// Normalises and quantizes the rows of a device tensor on the device, then checks them on the host
 /// (the same messages as the host path).
 /// @tparam T     Element type.
@@ -119,7 +104,7 @@ std::vector<S> cuda_predictor_quantize(exec::cuda const& space, char const* name
                        predictor_quantize_rows<T, S, Level>{x, levels.device_data(), norms.device_data(), status.device_data(), scale, bits,
                                                             dim, arch::isa::portable});
     predictor_check_rows(name, x, cuda::to_host(status, space.stream()),
-                         [&](index_t b, index_t h, index_t i, index_t t) { return cuda_fetch(x, b, h, i, t); });
+                         [&](index_t b, index_t h, index_t i, index_t t) { return static_cast<double>(cuda::copy_element_to_host(&x(b, h, i, t))); });
     return cuda::to_host(norms, space.stream());
 }
 
@@ -146,9 +131,7 @@ void cuda_predict_scores_with(exec::cuda const& space, tensor_view<T const, 4> q
         auto const item = static_cast<index_t>(bad);
         index_t const lk = scores.extent(3), lq = scores.extent(2), heads = scores.extent(1);
         index_t const j = item % lk, row = item / lk, i = row % lq, bh = row / lq, b = bh / heads, h = bh - b * heads;
-        S value{};
-        cuda_check(cudaMemcpy(&value, &scores(b, h, i, j), sizeof(S), cudaMemcpyDeviceToHost), "cudaMemcpy(one score, device to host)");
-        throw_predicted_score_overflow(b, h, i, j, static_cast<double>(value));
+        throw_predicted_score_overflow(b, h, i, j, static_cast<double>(cuda::copy_element_to_host(&scores(b, h, i, j))));
     }
 }
 
