@@ -73,7 +73,11 @@ DEQ_HOST_DEVICE inline double attention_bound_sum_squares(index_t n, F const& x)
     double part[8] = {};
     index_t t = 0;
     for (; t + 8 <= n; t += 8) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#elif !defined(__CUDACC__)
 #pragma GCC unroll 8
+#endif
         for (int u = 0; u < 8; ++u) {
             double const v = x(t + u);
             part[u] += v * v;
