@@ -3,9 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include <string>
-
-#include <deq/core/error.hpp>
+#include "../unit/mask/select_test_support.hpp"  // message_of
 
 namespace deq_test {
 
@@ -15,14 +13,6 @@ inline bool have_gpu() {
     return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
 }
 
-/// The message of the deq::error that @p call throws, or "(no exception)".
-inline std::string message_of(auto const& call) {
-    try {
-        call();
-    } catch (deq::error const& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
+using deq_select_test::message_of;
 
 }  // namespace deq_test

@@ -78,14 +78,14 @@ inline void select_elements(exec::cuda const& space, tensor_view<float const, 4>
     index_t const shape[4] = {scores.extent(0), scores.extent(1), scores.extent(2), scores.extent(3)};
     detail::select_check_arguments(shape, padding, rule, out, scores.shape_string());
     index_t const batch = shape[0], lk = shape[3], rows = shape[0] * shape[1] * shape[2];
-    cuda::require_device_memory("scores", scores.data(), detail::checked_bytes("scores", 1, sizeof(float)));
-    cuda::require_device_memory("out", out.row(0, 0, 0), detail::checked_bytes("out", 1, sizeof(std::uint64_t)));
+    cuda::require_device_memory("scores", scores.data(), 1);  // non-empty: checked above
+    cuda::require_device_memory("out", out.row(0, 0, 0), 1);
     ::deq::cuda::device_scope const scope(space.device());
 
     // The padded-key words are built on the host from a host copy of the padding, then uploaded.
     cuda::device_array<std::uint64_t> padded_words;
     if (!padding.none()) {
-        cuda::require_device_memory("padding", padding.valid.data(), detail::checked_bytes("padding", 1, 1));
+        cuda::require_device_memory("padding", padding.valid.data(), 1);
         std::vector<std::uint8_t> host_valid(static_cast<std::size_t>(batch * lk));
         for (index_t b = 0; b < batch; ++b) {
             if (padding.valid.stride(1) == 1) {  // a contiguous row: one copy

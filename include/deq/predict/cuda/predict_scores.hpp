@@ -28,19 +28,11 @@ namespace deq {
 
 namespace detail {
 
-/// The bytes a 4-d view reaches from its first element (0 for an empty view).
-/// @tparam T Element type.
-/// @param what Names the view in errors.
-/// @param x    The view.
-/// @return (largest offset + 1) · sizeof(T).
-template <class T>
-std::size_t cuda_view_bytes(char const* what, tensor_view<T, 4> const& x) {
-    for (int r = 0; r < 4; ++r)
-        if (x.extent(r) == 0) return 0;
-    index_t const extents[4] = {x.extent(0), x.extent(1), x.extent(2), x.extent(3)};
-    index_t const strides[4] = {x.stride(0), x.stride(1), x.stride(2), x.stride(3)};
-    index_t const reach = checked_span(what, std::span<index_t const>(extents), std::span<index_t const>(strides));
-    return checked_bytes(what, reach + 1, sizeof(T));
+/// Splits a flat index of a [B, H, Lq, Lk] grid into (b, h, i, j).
+DEQ_HOST_DEVICE inline void predictor_split_score(index_t item, index_t heads, index_t lq, index_t lk, index_t& b, index_t& h,
+                                                  index_t& i, index_t& j) {
+    j = item % lk;
+    predictor_split_row(item / lk, heads, lq, b, h, i);
 }
 
 /// Kernel: one predicted score per work item, Ŝ(b, h, i, j) = predictor_score_value() of query row
@@ -62,12 +54,10 @@ struct predictor_score_elements {
     unsigned long long* first_bad; ///< Smallest flat index of a non-finite score (device memory).
 
     DEQ_HOST_DEVICE void operator()(index_t item) const {
-        index_t const lk = scores.extent(3), lq = scores.extent(2), heads = scores.extent(1);
-        index_t const j = item % lk;
-        index_t const row = item / lk;  // (b · H + h) · Lq + i
-        index_t const i = row % lq;
-        index_t const bh = row / lq;
-        index_t const b = bh / heads, h = bh - b * heads;
+        index_t const lk = scores.extent(3), row = item / lk;  // row = (b · H + h) · Lq + i
+        index_t b = 0, h = 0, i = 0, j = 0;
+        predictor_split_score(item, scores.extent(1), scores.extent(2), lk, b, h, i, j);
+        index_t const bh = b * scores.extent(1) + h;
         S const v = predictor_score_value(q_levels + row * dim, k_levels + (bh * lk + j) * dim, dim, fits_int32, q_norms[row],
                                           k_norms[bh * lk + j], sxy, sqrt_d);
         scores(b, h, i, j) = v;
@@ -128,9 +118,8 @@ void cuda_predict_scores_with(exec::cuda const& space, tensor_view<T const, 4> q
                                                           static_cast<S>(std::sqrt(static_cast<double>(dim))), first_bad.device_data()});
     unsigned long long const bad = cuda::to_host(first_bad, space.stream())[0];
     if (bad != ~0ull) {
-        auto const item = static_cast<index_t>(bad);
-        index_t const lk = scores.extent(3), lq = scores.extent(2), heads = scores.extent(1);
-        index_t const j = item % lk, row = item / lk, i = row % lq, bh = row / lq, b = bh / heads, h = bh - b * heads;
+        index_t b = 0, h = 0, i = 0, j = 0;
+        predictor_split_score(static_cast<index_t>(bad), scores.extent(1), scores.extent(2), scores.extent(3), b, h, i, j);
         throw_predicted_score_overflow(b, h, i, j, static_cast<double>(cuda::copy_element_to_host(&scores(b, h, i, j))));
     }
 }
@@ -157,9 +146,9 @@ void predict_scores(exec::cuda const& space, tensor_view<T const, 4> q, tensor_v
         detail::throw_shape_error(detail::concat("'scores' has shape ", scores.shape_string(), ", expected [", q.extent(0), ", ",
                                                  q.extent(1), ", ", q.extent(2), ", ", k.extent(2), "]"));
     }
-    cuda::require_device_memory("q", q.data(), detail::cuda_view_bytes("q", q));
-    cuda::require_device_memory("k", k.data(), detail::cuda_view_bytes("k", k));
-    cuda::require_device_memory("scores", scores.data(), detail::cuda_view_bytes("scores", scores));
+    cuda::require_device_memory("q", q.data(), 1);  // non-empty: checked above
+    cuda::require_device_memory("k", k.data(), 1);  // non-empty: checked above
+    cuda::require_device_memory("scores", scores.data(), 1);  // non-empty: checked above
     ::deq::cuda::device_scope const scope(space.device());
     if (config.bits <= 8) {
         detail::cuda_predict_scores_with<T, accum_t<T>, std::int8_t>(space, q, k, config, scores);
