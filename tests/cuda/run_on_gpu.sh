@@ -5,6 +5,7 @@
 #   3. every CUDA test (ctest -L cuda), the gpu suite included (it fails here rather than skip: a GPU
 #      is expected);
 #   4. compute-sanitizer memcheck and racecheck on the gpu suite;
+#   5. a short benchmark (benchmarks/attention_cuda.cu: predictor, dense, Sanger, DEQ on L = 512-4096);
 # and writes every log under one folder (default build/gpu-logs, or $1), with summary.txt last.
 #
 #   bash tests/cuda/run_on_gpu.sh [LOG_DIR]
@@ -48,6 +49,7 @@ step configure cmake --preset cuda-check -B "$build" -DCMAKE_CUDA_ARCHITECTURES=
 step build cmake --build "$build" --parallel
 if [ "$dry" = 1 ]; then
     step ctest-host ctest --test-dir "$build" -L cuda -LE gpu --output-on-failure
+    step benchmark "$build/benchmarks/attention_cuda" --dry-run
 else
     step ctest ctest --test-dir "$build" -L cuda --output-on-failure
     step gpu-suite "$build/tests/cuda/deq_cuda_tests" --gpu
@@ -58,6 +60,8 @@ else
         note "compute-sanitizer: not found"
         status=1
     fi
+    step benchmark "$build/benchmarks/attention_cuda" --lengths 512,1024,2048,4096 --repeats 5
+    cat "$logs/benchmark.log" >>"$summary"
 fi
 note "overall: $([ "$status" -eq 0 ] && echo passed || echo FAILED)"
 exit "$status"

@@ -30,6 +30,7 @@
 #include "../core/padding.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
+#include "../numeric/finite.hpp"
 #include "detail/select_kernels.hpp"
 #include "mask_rule.hpp"
 
@@ -49,8 +50,7 @@ void select_check_status(tensor_view<S const, 4> scores, std::vector<index_t> co
         index_t b = 0, h = 0, i = 0;
         select_split_row(static_cast<index_t>(r), scores.extent(1), scores.extent(2), b, h, i);
         index_t const j = status[r];
-        throw numeric_error(concat("deq: non-finite value ", value(b, h, i, j),
-                                   " in 'scores' at index [", b, ", ", h, ", ", i, ", ", j, "]"));
+        throw_non_finite_element("scores", static_cast<double>(value(b, h, i, j)), b, h, i, j);
     }
 }
 

@@ -43,6 +43,27 @@ std::string index_string(index_t const (&idx)[Rank]) {
     return s + "]";
 }
 
+/// Throws the deq::numeric_error of a non-finite element, naming the tensor, the value and the index
+/// (the message of every deq check of finite inputs, on every execution space).
+/// @param name  Tensor name.
+/// @param value The element.
+/// @param index Its index, as index_string() writes it.
+[[noreturn]] inline void throw_non_finite(std::string_view name, double value, std::string const& index) {
+    throw numeric_error(concat("deq: non-finite value ", value, " in '", name, "' at index ", index));
+}
+
+/// throw_non_finite() for the element [a, b, c, d] of a 4-d tensor.
+/// @param name  Tensor name.
+/// @param value The element.
+/// @param a     Index 0.
+/// @param b     Index 1.
+/// @param c     Index 2.
+/// @param d     Index 3.
+[[noreturn]] inline void throw_non_finite_element(std::string_view name, double value, index_t a, index_t b, index_t c, index_t d) {
+    index_t const idx[4] = {a, b, c, d};
+    throw_non_finite(name, value, index_string<4>(idx));
+}
+
 /// Throws deq::numeric_error naming tensor @p name, the index and the value of the first (in
 /// row-major order) NaN or infinite element of @p x. Host only.
 template <class T, int Rank>
@@ -54,8 +75,7 @@ void require_finite(std::string_view name, tensor_view<T, Rank> const& x) {
         for (int r = 0; r < Rank; ++r) off += idx[r] * x.stride(r);
         auto const& v = x.data()[off];
         if (!is_finite_value(v)) {
-            throw numeric_error(concat("deq: non-finite value ", static_cast<double>(v), " in '", name, "' at index ",
-                                       index_string<Rank>(idx)));
+            throw_non_finite(name, static_cast<double>(v), index_string<Rank>(idx));
         }
         for (int r = Rank - 1; r >= 0; --r) {
             if (++idx[r] < x.extent(r)) break;

@@ -29,6 +29,22 @@ DEQ_HOST_DEVICE inline auto multiply_unfused(F a, F b) {
 #endif
 }
 
+/// RN(a + b), never fused with an earlier product (other types: `a + b` as it is).
+/// @tparam F An arithmetic type.
+/// @param a A term.
+/// @param b A term.
+/// @return The rounded sum, of the type of `a + b`.
+template <class F>
+DEQ_HOST_DEVICE inline auto add_unfused(F a, F b) {
+#if DEQ_DEVICE_PASS
+    if constexpr (std::is_same_v<F, float>) return __fadd_rn(a, b);
+    else if constexpr (std::is_same_v<F, double>) return __dadd_rn(a, b);
+    else return a + b;
+#else
+    return a + b;
+#endif
+}
+
 /// RN(s + RN(a · a)): the product rounded, then the sum.
 /// @param s The running sum.
 /// @param a The term.

@@ -32,6 +32,7 @@
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../exec/execution_space.hpp"
+#include "../numeric/finite.hpp"
 #include "../quant/symmetric_scalar.hpp"
 #include "../core/checked_size.hpp"
 #include "detail/predictor_kernels.hpp"
@@ -84,8 +85,7 @@ void predictor_check_rows(char const* name, tensor_view<T const, 4> x, std::vect
             throw numeric_error(concat("deq: the L2 norm of row [", b, ", ", h, ", ", i, "] of '", name,
                                        "' overflows the score type"));
         }
-        throw numeric_error(concat("deq: non-finite value ", value(b, h, i, st), " in '", name,
-                                   "' at index [", b, ", ", h, ", ", i, ", ", st, "]"));
+        throw_non_finite_element(name, value(b, h, i, st), b, h, i, st);
     }
 }
 
@@ -309,9 +309,7 @@ predictor_config calibrate_predictor(tensor_view<T const, 4> q, tensor_view<T co
                     S norm = 0;
                     index_t bad = detail::predictor_row_ok;
                     if (!detail::predictor_row_norm(x, b, h, i, norm, bad)) {
-                        throw numeric_error(detail::concat("deq: non-finite value ", static_cast<double>(x(b, h, i, bad)),
-                                                           " in '", name, "' at index [", b, ", ", h, ", ", i, ", ",
-                                                           bad, "]"));
+                        detail::throw_non_finite_element(name, static_cast<double>(x(b, h, i, bad)), b, h, i, bad);
                     }
                     if (!std::isfinite(norm)) {
                         throw numeric_error(detail::concat("deq: the L2 norm of row [", b, ", ", h, ", ", i, "] of '",

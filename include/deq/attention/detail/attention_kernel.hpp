@@ -10,6 +10,7 @@
 #include "../../core/bit_mask.hpp"
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
+#include "../../numeric/unfused.hpp"
 #include "../options.hpp"
 
 namespace deq::detail {
@@ -90,6 +91,76 @@ DEQ_HOST_DEVICE inline double attention_bound_sum_squares(index_t n, F const& x)
     return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
 }
 
+/// The exact score `q_i · k_j / sqrt(d)` of the reference kernel, in its order: with @p lanes (contiguous
+/// keys), eight interleaved partial sums over whole groups of 8 (vectorisable), combined pairwise, then
+/// the rest in order; otherwise one sum in order. Every product and sum is rounded on its own on every
+/// target (deq/numeric/unfused.hpp), so the device computes the host's bits, which the -10000 arithmetic
+/// of rows without a kept key needs.
+/// @tparam S Score type.
+/// @tparam K Key element type (converted to S).
+/// @param qi     The query row in S.
+/// @param kj     The key row.
+/// @param stride Stride between the key's elements.
+/// @param lanes  Whether to use the eight-lane order (the reference uses it when the keys are contiguous).
+/// @param dim    Head dimension.
+/// @param sqrt_d `S(sqrt(d))`.
+/// @return The score.
+template <class S, class K>
+DEQ_HOST_DEVICE inline S attention_exact_score(S const* qi, K const* kj, index_t stride, bool lanes, index_t dim, S sqrt_d) {
+    S acc = S(0);
+    index_t t = 0;
+    if (lanes) {
+        // Eight independent partial sums (the order differs from a sequential sum only by rounding, as
+        // PyTorch's matmul does).
+        S lane[8] = {S(0), S(0), S(0), S(0), S(0), S(0), S(0), S(0)};
+        for (; t + 8 <= dim; t += 8)
+            for (int u = 0; u < 8; ++u) lane[u] = add_unfused(lane[u], multiply_unfused(qi[t + u], static_cast<S>(kj[(t + u) * stride])));
+        acc = add_unfused(add_unfused(add_unfused(lane[0], lane[4]), add_unfused(lane[1], lane[5])),
+                          add_unfused(add_unfused(lane[2], lane[6]), add_unfused(lane[3], lane[7])));
+    }
+    for (; t < dim; ++t) acc = add_unfused(acc, multiply_unfused(qi[t], static_cast<S>(kj[t * stride])));
+    return acc / sqrt_d;
+}
+
+/// A score after the reference's penalties: -10000 for a pruned entry, then -10000 for a padded key
+/// (two roundings, in this order).
+/// @tparam S Score type.
+/// @param x      The exact or predicted score.
+/// @param kept   Whether the entry is kept.
+/// @param padded Whether the key is padding.
+/// @return The penalised score.
+template <class S>
+DEQ_HOST_DEVICE inline S attention_penalised(S x, bool kept, bool padded) {
+    S const pen = static_cast<S>(attention_penalty);
+    if (!kept) x = x + pen;
+    if (padded) x = x + pen;
+    return x;
+}
+
+/// The bound of exact skipping: |q_i · k_j| / sqrt(d) <= the result for every key of the head, from the
+/// squared query norm and the head's largest key norm, widened for rounding in the score type.
+/// @tparam S Score type.
+/// @param q_norm_squared ‖q_i‖² (in double).
+/// @param key_norm_max   The head's largest ‖k_j‖ (attention_key_norm_kernel).
+/// @param dim            Head dimension.
+/// @return The bound.
+template <class S>
+DEQ_HOST_DEVICE inline double attention_skip_bound(double q_norm_squared, double key_norm_max, index_t dim) {
+    double const eps = sizeof(S) <= 4 ? 1.1920928955078125e-07 : 2.220446049250313e-16;  // of S
+    return std::sqrt(q_norm_squared) * key_norm_max / std::sqrt(static_cast<double>(dim)) *
+               (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * eps) +
+           1.0;
+}
+
+/// Whether every pruned entry of a row whose scores are at most @p bound is exactly 0 after the softmax
+/// when the row maximum is at least @p row_max (exp below -800 is 0 in float and double).
+/// @param bound   attention_skip_bound() of the row.
+/// @param row_max A score of the row after its penalties (the maximum, or a running maximum below it).
+/// @return True when skipping the pruned entries is exact.
+DEQ_HOST_DEVICE inline bool attention_skip_proved(double bound, double row_max) {
+    return (bound + attention_penalty) - row_max < -attention_skip_margin;
+}
+
 /// Kernel: the largest L2 norm of the keys of each (b, h), in double (the bound used for exact skipping).
 /// One work item per (b, h).
 /// @tparam T Element type.
@@ -137,22 +208,8 @@ struct attention_row_kernel {
     DEQ_HOST_DEVICE S raw_score(S const* qi, index_t b, index_t h, index_t i, index_t j, bool exact, S sqrt_d,
                                 index_t& exact_count) const {
         if (!exact) return predicted(b, h, i, j);
-        index_t const dim = q.extent(3);
-        T const* const kj = &k(b, h, j, 0);
-        index_t const ks = k.stride(3);
-        S acc = S(0);
-        index_t t = 0;
-        if (ks == 1) {
-            // Eight independent partial sums (vectorisable; the order differs from a sequential sum
-            // only by rounding, as PyTorch's matmul does).
-            S lane[8] = {S(0), S(0), S(0), S(0), S(0), S(0), S(0), S(0)};
-            for (; t + 8 <= dim; t += 8)
-                for (int u = 0; u < 8; ++u) lane[u] += qi[t + u] * static_cast<S>(kj[t + u]);
-            acc = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
-        }
-        for (; t < dim; ++t) acc += qi[t] * static_cast<S>(kj[t * ks]);
         ++exact_count;
-        return acc / sqrt_d;
+        return attention_exact_score(qi, &k(b, h, j, 0), k.stride(3), k.stride(3) == 1, q.extent(3), sqrt_d);
     }
 
     DEQ_HOST_DEVICE void operator()(index_t item) const {
@@ -165,7 +222,6 @@ struct attention_row_kernel {
         S* const s = scratch + item * (lk + dv + dim);
         S* const acc = s + lk;
         S* const qi = acc + dv;
-        S const pen = static_cast<S>(attention_penalty);
         S const sqrt_d = static_cast<S>(std::sqrt(static_cast<double>(dim)));
 
         std::uint64_t const* const kept_row = kept.empty() ? nullptr : kept.row(b, h, i);
@@ -215,9 +271,7 @@ struct attention_row_kernel {
                 deferred = true;
                 continue;
             }
-            S x = raw_score(qi, b, h, i, j, rj, sqrt_d, exact_scores);
-            if (!kj) x = x + pen;
-            if (!padding.is_valid(b, j)) x = x + pen;
+            S const x = attention_penalised(raw_score(qi, b, h, i, j, rj, sqrt_d, exact_scores), kj, !padding.is_valid(b, j));
             s[j] = x;
             if (!have_max || x > m) m = x;
             have_max = true;
@@ -228,16 +282,11 @@ struct attention_row_kernel {
         if (deferred) {
             double qn = 0;
             for (index_t t = 0; t < dim; ++t) qn += static_cast<double>(qi[t]) * static_cast<double>(qi[t]);
-            double const eps = sizeof(S) <= 4 ? 1.1920928955078125e-07 : 2.220446049250313e-16;  // of S
-            double const bound = std::sqrt(qn) * key_norm_max[b * heads + h] / std::sqrt(static_cast<double>(dim)) *
-                                     (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * eps) +
-                                 1.0;
-            skip = (bound + attention_penalty) - static_cast<double>(m) < -attention_skip_margin;
+            skip = attention_skip_proved(attention_skip_bound<S>(qn, key_norm_max[b * heads + h], dim), static_cast<double>(m));
             if (!skip) {
                 for (index_t j = 0; j < lk; ++j) {
                     if (attention_bit(kept_row, j) || !(ref_row == nullptr || attention_bit(ref_row, j))) continue;
-                    S x = raw_score(qi, b, h, i, j, true, sqrt_d, exact_scores) + pen;
-                    if (!padding.is_valid(b, j)) x = x + pen;
+                    S const x = attention_penalised(raw_score(qi, b, h, i, j, true, sqrt_d, exact_scores), false, !padding.is_valid(b, j));
                     s[j] = x;
                     if (x > m) m = x;
                 }

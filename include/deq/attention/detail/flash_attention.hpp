@@ -316,7 +316,7 @@ struct flash_attention_kernel {
                 for (std::uint64_t x = kept_row[w] & tile_range(w); x != 0; x &= x - 1) keys[count++] = w * 64 + std::countr_zero(x);
             float m = 0;
             if (!arch::avx512::flash_sparse_scores(head, qr, keys, count, sc, m)) return sparse_status::bad;
-            if ((bound + attention_penalty) - static_cast<double>(m) >= -attention_skip_margin) return sparse_status::tiles;
+            if (!attention_skip_proved(bound, static_cast<double>(m))) return sparse_status::tiles;
             exact = count;
             if (!skip_pruned) {
                 for (index_t j = 0; j < lk; ++j) {
@@ -411,9 +411,7 @@ struct flash_attention_kernel {
             for (index_t t = 0; t < dim; ++t) qr[t] = static_cast<float>(qsrc[t * qs]) * inv_sqrt_d;  // scores = q·k / sqrt(d)
             if (!shared->key_norm_max.empty()) {  // the skipping bound needs ‖q_i‖
                 double const qn = attention_bound_sum_squares(dim, [&](index_t t) { return static_cast<double>(static_cast<float>(qsrc[t * qs])); });
-                bounds[n] = std::sqrt(qn) * shared->key_norm_max[static_cast<std::size_t>(bh)] / sqrt_d *
-                                (1.0 + 1e-3 + 4.0 * static_cast<double>(dim) * 1.1920928955078125e-07) +
-                            1.0;
+                bounds[n] = attention_skip_bound<float>(qn, shared->key_norm_max[static_cast<std::size_t>(bh)], dim);
             }
             if (sparse_rows && kept_keys * flash_sparse_row_fraction <= lk) {
                 index_t exact = 0;
@@ -460,7 +458,7 @@ struct flash_attention_kernel {
         // -10000 penalty, lies more than 800 below: then every pruned entry's weight is exactly 0.
         auto pruned_weights_zero = [&](int g) {
             for (int x = g * G; x < g * G + group_size(g); ++x) {
-                if (!rows[x].started || (bounds[x] + attention_penalty) - static_cast<double>(rows[x].m) >= -attention_skip_margin) return false;
+                if (!rows[x].started || !attention_skip_proved(bounds[x], static_cast<double>(rows[x].m))) return false;
             }
             return true;
         };

@@ -11,6 +11,7 @@
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
 #include "../../mask/detail/softmax_row.hpp"
+#include "../../numeric/finite.hpp"
 #include "../options.hpp"
 
 namespace deq::detail {
@@ -84,21 +85,18 @@ void attention_check_finite(char const* name, tensor_view<T, 4> const& x) {
                     for (index_t d = 0; d < n && bad < 0; ++d)
                         if (!std::isfinite(static_cast<S>(row[d * stride]))) bad = d;
                 }
-                if (bad >= 0) {
-                    throw numeric_error(concat("deq: non-finite value ", static_cast<double>(static_cast<S>(row[bad * stride])), " in '",
-                                               name, "' at index [", a, ", ", b, ", ", c, ", ", bad, "]"));
-                }
+                if (bad >= 0) throw_non_finite_element(name, static_cast<double>(static_cast<S>(row[bad * stride])), a, b, c, bad);
             }
 }
 
-/// Validates every argument of attention() on the host (shapes, masks, predicted scores, policy and,
-/// with `check_finite`, the values).
+/// Validates the arguments of attention() that do not need their values: shapes, masks, the presence
+/// of the predicted scores and the policy (on every execution space, before anything runs).
 /// @param fused_predicted True when a pipeline computes the predicted scores itself (from the quantized
 ///                        q and k) instead of passing them in `options.predicted`.
 template <class T, class S>
-void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
-                        tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out,
-                        attention_options<S> const& options, bool fused_predicted = false) {
+void attention_validate_arguments(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
+                                  tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out,
+                                  attention_options<S> const& options, bool fused_predicted = false) {
     attention_check_operands(q, k, v, out);
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), lk = k.extent(2);
     options.padding.check(batch, lk, "padding");
@@ -114,6 +112,17 @@ void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4
         options.empty_rows != empty_row_policy::zero) {
         throw_invalid_argument("empty_rows", static_cast<int>(options.empty_rows), "must be reference, uniform or zero");
     }
+}
+
+/// Validates every argument of attention() on the host: attention_validate_arguments() and, with
+/// `check_finite`, the values (q, k, v, then Ŝ where it is used).
+/// @param fused_predicted See attention_validate_arguments().
+template <class T, class S>
+void attention_validate(tensor_view<T const, 4> const& q, tensor_view<T const, 4> const& k,
+                        tensor_view<T const, 4> const& v, tensor_view<T, 4> const& out,
+                        attention_options<S> const& options, bool fused_predicted = false) {
+    attention_validate_arguments(q, k, v, out, options, fused_predicted);
+    bool const has_predicted = options.predicted.data() != nullptr;
     if (options.check_finite) {
         attention_check_finite<S>("q", q);
         attention_check_finite<S>("k", k);

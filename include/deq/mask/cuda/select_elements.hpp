@@ -22,6 +22,7 @@
 #include "../../core/padding.hpp"
 #include "../../core/tensor.hpp"
 #include "../../cuda/device_array.hpp"
+#include "../../cuda/padding_to_host.hpp"
 #include "../../exec/cuda.hpp"
 #include "../select.hpp"
 
@@ -86,20 +87,8 @@ inline void select_elements(exec::cuda const& space, tensor_view<float const, 4>
     cuda::device_array<std::uint64_t> padded_words;
     if (!padding.none()) {
         cuda::require_device_memory("padding", padding.valid.data(), 1);
-        std::vector<std::uint8_t> host_valid(static_cast<std::size_t>(batch * lk));
-        for (index_t b = 0; b < batch; ++b) {
-            if (padding.valid.stride(1) == 1) {  // a contiguous row: one copy
-                detail::cuda_check(cudaMemcpy(host_valid.data() + b * lk, &padding.valid(b, 0), static_cast<std::size_t>(lk),
-                                              cudaMemcpyDeviceToHost),
-                                   "cudaMemcpy(padding row, device to host)");
-                continue;
-            }
-            for (index_t j = 0; j < lk; ++j) {  // other strides: one flag per copy
-                detail::cuda_check(cudaMemcpy(host_valid.data() + b * lk + j, &padding.valid(b, j), 1, cudaMemcpyDeviceToHost),
-                                   "cudaMemcpy(padding flag, device to host)");
-            }
-        }
-        key_padding const host_padding{tensor_view<std::uint8_t const, 2>(host_valid.data(), {batch, lk})};
+        std::vector<std::uint8_t> host_valid;
+        key_padding const host_padding = cuda::padding_to_host(padding, host_valid, space.stream());
         padded_words = cuda::to_device(detail::padded_key_words(host_padding, batch, lk), space.device(), space.stream());
     }
     detail::select_elements_with(space, scores, padding, padded_words.empty() ? nullptr : padded_words.device_data(), rule, out,
