@@ -40,7 +40,10 @@
 //                  [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]
 //                  [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]
 //                  [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]
-//                  [--precision float32|float64] [--strict]
+//                  [--precision float32|float64] [--strict] [--device cpu|cuda|cuda:N]
+//
+// --device cuda runs every layer's attention on a GPU (deq::bert::cuda_layer_attention; float32 only);
+// the rest of the encoder and the head stay on the CPU. It needs a build with deq::cuda.
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/finetuned.hpp>
 #include <deq/eval/glue.hpp>
@@ -69,6 +72,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda_layer_attention.hpp"
 #include "task_eval_support.hpp"
 
 #ifndef DEQ_DEFAULT_DATA_DIR
@@ -86,7 +90,7 @@ namespace {
 
 struct options {
     fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, trace, torch, thresholds;
-    std::string task, eval_padding, torch_mode, precision = "float32";
+    std::string task, eval_padding, torch_mode, precision = "float32", device = "cpu";
     std::vector<std::string> modes;
     index_t max_examples = 0, trace_examples = 8, batch_size = 8, calibration = 256;
     int threads = 0;
@@ -118,7 +122,7 @@ void usage() {
            "                 [--out-dir O] [--trace FILE [--trace-examples N]] [--torch-predictions TSV [--torch-mode M]]\n"
            "                 [--min-agreement F] [--max-metric-diff D] [--eval-padding none|batch|max_length]\n"
            "                 [--batch-size N] [--skip-bad-rows] [--no-progress] [--calibration N] [--thresholds FILE]\n"
-           "                 [--precision float32|float64] [--strict]\n\n"
+           "                 [--precision float32|float64] [--strict] [--device cpu|cuda|cuda:N]\n\n"
            "  --model DIR            exported checkpoint (config.json, model.safetensors, vocab.txt)\n"
            "  --task T               cola, sst2, mrpc, stsb, rte (default: the checkpoint's deq.task)\n"
            "  --mode MODE            attention mode, repeatable or comma-separated (default: the checkpoint's)\n"
@@ -140,7 +144,8 @@ void usage() {
            "                         (deq::bert::predictor_thresholds JSON, e.g. a saved <task>_thresholds.json)\n"
            "  --precision P          float32 (default) or float64: the encoder in double, to compare with PyTorch's\n"
            "                         model.double() (finetune_glue.py --eval-only --eval-dtype float64)\n"
-           "  --strict               a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
+           "  --strict               a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n"
+           "  --device D             where the attention runs: cpu (default), cuda or cuda:N (needs a CUDA build; float32)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -188,6 +193,7 @@ options parse(int argc, char** argv) {
         }
         else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
+        else if (a == "--device") o.device = next();
         else if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
@@ -198,6 +204,7 @@ options parse(int argc, char** argv) {
     if (o.model.empty()) deq::detail::throw_invalid_argument("--model", "<missing>", "is required (an exported checkpoint folder)");
     if (!o.torch_mode.empty() && o.torch.empty()) deq::detail::throw_invalid_argument("--torch-mode", o.torch_mode, "needs --torch-predictions");
     if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (o.device != "cpu" && o.precision != "float32") deq::detail::throw_invalid_argument("--device", o.device, "needs --precision float32");
     return o;
 }
 
@@ -340,6 +347,9 @@ int main(int argc, char** argv) try {
     fs::create_directories(o.out);
     deq::bert::set_blas_threads(o.threads);
     deq::exec::threads const space(o.threads);
+    deq::bert::layer_attention_runner const attention_runner = deq_examples::layer_attention_for(o.device);
+    std::string const device_note = o.device == "cpu" ? std::string("cpu")
+                                                      : o.device + ": " + deq_examples::cuda_device_description(o.device == "cuda" ? 0 : std::stoi(o.device.substr(5)));
 
     std::cerr << "loading " << o.model.string() << "\n";
     auto loaded = deq::bert::load_classifier_folder(o.model, task_eval::load_options(o.strict));
@@ -470,6 +480,7 @@ int main(int argc, char** argv) try {
             auto const in = make_input(enc, idx, padding == "max_length" ? settings.max_seq_length : 0, pad_id);
             deq::bert::forward_options fo;
             fo.keep_masks = tracing && start < o.trace_examples;
+            fo.layer_attention = attention_runner;
             // One batch in float or double: the logits and statistics, and the masks of traced examples.
             auto const record = [&](auto const& lg, auto const& out) {
                 r.stats.merge(out.summary());
@@ -578,7 +589,7 @@ int main(int argc, char** argv) try {
     for (auto const& s : dev.skipped) md << "; line " << s.line << ": " << s.reason;
     md << ".\nCheckpoint mode " << settings.attention_mode_text << ", eval padding " << padding
        << (padding == "none" ? " (one example at a time, unpadded)" : " (batches of " + std::to_string(batch_size) + ")") << "; "
-       << o.threads << " threads; " << o.precision << " arithmetic; latency = encoder + head wall time per example (tokenization excluded). "
+       << o.threads << " threads; attention on " << device_note << "; " << o.precision << " arithmetic; latency = encoder + head wall time per example (tokenization excluded). "
        << "Density / refinement ratio: mean over attention calls of the kept / full-precision fraction of valid pairs; empty rows: "
           "real query rows with every key pruned; rows w/o full precision: rows with no exactly computed score. Thresholds: "
        << (clf.model().thresholds() ? clf.model().thresholds()->origin + thresholds_note : std::string("none (no predictor)"));
@@ -615,6 +626,7 @@ int main(int argc, char** argv) try {
     doc["eval_padding"] = padding;
     doc["batch_size"] = batch_size;
     doc["threads"] = o.threads;
+    doc["device"] = device_note;
     doc["precision"] = o.precision;
     doc["main_metric"] = std::string(spec.main_metric);
     doc["thresholds"] = clf.model().thresholds() ? clf.model().thresholds()->to_json() : deq::io::json();

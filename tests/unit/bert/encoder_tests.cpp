@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include <deq/bert/encoder.hpp>
+#include <deq/bert/layer_attention.hpp>
 #include <deq/exec/serial.hpp>
 #include <deq/exec/threads.hpp>
 
@@ -299,3 +301,66 @@ TEST_CASE("model_input::from_encodings pads to the longest sequence") {
     CHECK_THROWS_AS(deq::bert::model_input::from_encodings(std::vector<enc>{{{1, 2}, {0}, {1, 1}}}), deq::invalid_argument);
 }
 
+
+TEST_CASE("forward_options::layer_attention: a runner gets each layer's q, k, v, mode, thresholds and pattern, and its outputs are used") {
+    // A runner that computes the attention on contiguous copies through run_layer_attention (as the CUDA
+    // runner does on device copies): the forward pass must equal the built-in one, masks included.
+    auto const model = tiny_model();
+    auto const in = tiny_input(model.config(), {9, 20, 14});
+    deq::exec::serial const serial;
+    for (char const* spec : {"dense", "longformer", "sanger:0.05", "deq:adamax_nb80", "three:sanger:0.05+adamax_nb80"}) {
+        CAPTURE(spec);
+        auto const mode = parse_attention_mode(spec);
+        std::vector<deq::index_t> layers_seen;
+        deq::bert::forward_options o;
+        o.keep_masks = true;
+        o.layer_attention = [&](deq::bert::layer_attention_call const& call) {
+            layers_seen.push_back(call.layer);
+            CHECK(call.mode == &mode);
+            CHECK((call.config != nullptr) == mode.needs_predictor());
+            CHECK(call.static_mask.empty() == (mode.type != attention_mode::kind::static_mask));
+            auto const copy = [](deq::tensor_view<float const, 4> x) {
+                deq::tensor<float, 4> t({x.extent(0), x.extent(1), x.extent(2), x.extent(3)});
+                for (deq::index_t a = 0; a < x.extent(0); ++a)
+                    for (deq::index_t b = 0; b < x.extent(1); ++b)
+                        for (deq::index_t c = 0; c < x.extent(2); ++c)
+                            for (deq::index_t d = 0; d < x.extent(3); ++d) t(a, b, c, d) = x(a, b, c, d);
+                return t;
+            };
+            auto const q = copy(call.q), k = copy(call.k), v = copy(call.v);
+            deq::tensor<float, 4> out({call.out.extent(0), call.out.extent(1), call.out.extent(2), call.out.extent(3)});
+            auto const st = deq::bert::run_layer_attention(serial, *call.mode, q.cview(), k.cview(), v.cview(), out.view(), call.padding,
+                                                           call.static_mask, call.config, call.empty_rows, call.masks);
+            for (deq::index_t a = 0; a < out.extent(0); ++a)
+                for (deq::index_t b = 0; b < out.extent(1); ++b)
+                    for (deq::index_t c = 0; c < out.extent(2); ++c)
+                        for (deq::index_t d = 0; d < out.extent(3); ++d) call.out(a, b, c, d) = out(a, b, c, d);
+            return st;
+        };
+        deq::bert::forward_options plain;
+        plain.keep_masks = true;
+        auto const expected = model.forward(serial, in, mode, plain);
+        auto const got = model.forward(serial, in, mode, o);
+        CHECK(layers_seen == std::vector<deq::index_t>{0, 1});
+        double diff = 0;
+        for (std::size_t e = 0; e < got.last_hidden_state.storage().size(); ++e)
+            diff = std::max(diff, double(std::fabs(got.last_hidden_state.storage()[e] - expected.last_hidden_state.storage()[e])));
+        CHECK(diff < 1e-6);
+        REQUIRE(got.masks.size() == expected.masks.size());
+        for (std::size_t n = 0; n < got.masks.size(); ++n) {
+            CHECK(got.masks[n].kept == expected.masks[n].kept);
+            CHECK(got.masks[n].refined == expected.masks[n].refined);
+        }
+        auto const gs = got.summary(), es = expected.summary();
+        CHECK(gs.valid_pairs == es.valid_pairs);
+        CHECK(gs.kept_pairs == es.kept_pairs);
+        CHECK(gs.refined_pairs == es.refined_pairs);
+        CHECK(gs.empty_rows == es.empty_rows);
+        CHECK(gs.unrefined_rows == es.unrefined_rows);
+    }
+    // a runner needs float activations
+    deq::bert::forward_options o;
+    o.layer_attention = [](deq::bert::layer_attention_call const&) { return deq::attention_stats{}; };
+    CHECK_THROWS_WITH_AS((void)model.forward<double>(serial, in, attention_mode::dense(), o), doctest::Contains("needs float activations"),
+                         deq::invalid_argument);
+}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 
 #include "../../config.hpp"
 #include "../../core/tensor.hpp"
