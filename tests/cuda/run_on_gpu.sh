@@ -6,6 +6,8 @@
 #      is expected);
 #   4. compute-sanitizer memcheck and racecheck on the gpu suite;
 #   5. a short benchmark (benchmarks/attention_cuda.cu: predictor, dense, Sanger, DEQ on L = 512-4096);
+#   6. where the MiniLM model and the STS-B data are present: bert_stsb on 200 pairs in three modes with
+#      the attention on the GPU, then on the CPU (optional: a missing model or data does not fail the run);
 # and writes every log under one folder (default build/gpu-logs, or $1), with summary.txt last.
 #
 #   bash tests/cuda/run_on_gpu.sh [LOG_DIR]
@@ -62,6 +64,16 @@ else
     fi
     step benchmark "$build/benchmarks/attention_cuda" --lengths 512,1024,2048,4096 --repeats 5
     cat "$logs/benchmark.log" >>"$summary"
+    keep=$status
+    stsb_modes=dense,sanger:0.02,deq:adamax_nb80
+    if step bert-stsb-cuda "$build/examples/bert_stsb" --device cuda --limit 200 --modes "$stsb_modes" --no-progress --out "$logs/stsb-cuda"; then
+        step bert-stsb-cpu "$build/examples/bert_stsb" --limit 200 --modes "$stsb_modes" --no-progress --out "$logs/stsb-cpu" \
+            --thresholds "$logs/stsb-cuda/stsb_thresholds.json"
+        cat "$logs/stsb-cuda/bert_stsb.md" "$logs/stsb-cpu/bert_stsb.md" >>"$summary" 2>/dev/null
+    else
+        note "bert_stsb: did not run (model or data missing?): optional, see $logs/bert-stsb-cuda.log"
+    fi
+    status=$keep
 fi
 note "overall: $([ "$status" -eq 0 ] && echo passed || echo FAILED)"
 exit "$status"

@@ -37,7 +37,9 @@
 #include "../../cuda/device_scope.hpp"
 #include "../../cuda/padding_to_host.hpp"
 #include "../../exec/cuda.hpp"
+#include "../../numeric/bfloat16.hpp"
 #include "../../numeric/finite.hpp"
+#include "../../numeric/float16.hpp"
 #include "../attention.hpp"
 #include "../detail/attention_kernel.hpp"
 #include "../detail/validate.hpp"
@@ -152,10 +154,18 @@ attention_stats cuda_attention_compute(exec::cuda const& space, tensor_view<T co
 
 }  // namespace detail
 
+/// Element types of attention() on a GPU: float and double, and the 16-bit types float16 and bfloat16
+/// (scores and softmax in float, the output rounded once to the 16-bit type).
+/// @tparam T Candidate element type.
+template <class T>
+concept cuda_attention_element =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>;
+
 /// attention() on a GPU: the same arguments, checks and messages as the host attention()
 /// (deq/attention/attention.hpp), with every tensor, mask and padding in device memory; masks equal and
-/// outputs within 1e-5 relative of the host's in float (see the file documentation).
-/// @tparam T Element type: float or double (scores in `accum_t<T>`).
+/// outputs within 1e-5 relative of the host's in float (see the file documentation); 16-bit inputs are
+/// computed in float and rounded once, as on the host.
+/// @tparam T Element type: float, double, float16 or bfloat16 (scores in `accum_t<T>`).
 /// @param space   The CUDA space (device and stream).
 /// @param q       Queries [B, H, Lq, d], device memory.
 /// @param k       Keys [B, H, Lk, d], device memory.
@@ -167,7 +177,7 @@ attention_stats cuda_attention_compute(exec::cuda const& space, tensor_view<T co
 ///         memory or the head dimensions do not fit the device's shared memory, and deq::cuda_error
 ///         when the device fails.
 template <class T>
-    requires(std::is_same_v<T, float> || std::is_same_v<T, double>)
+    requires(cuda_attention_element<T>)
 attention_stats attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
                           tensor_view<T, 4> out, attention_options<accum_t<T>> const& options = {}) {
     detail::attention_validate_arguments(q, k, v, out, options);
@@ -188,7 +198,7 @@ attention_stats attention(exec::cuda const& space, tensor_view<T const, 4> q, te
 /// @tparam Q Element type of the q view.
 /// @tparam K Element type of the k view.
 /// @tparam V Element type of the v view.
-/// @tparam T Element type of the output (float or double).
+/// @tparam T Element type of the output (a cuda_attention_element).
 /// @param space   The CUDA space.
 /// @param q       Queries, device memory.
 /// @param k       Keys, device memory.
@@ -197,7 +207,7 @@ attention_stats attention(exec::cuda const& space, tensor_view<T const, 4> q, te
 /// @param options Options (device memory).
 /// @return The call's statistics.
 template <class Q, class K, class V, class T>
-    requires((std::is_same_v<T, float> || std::is_same_v<T, double>) && std::same_as<std::remove_const_t<Q>, T> &&
+    requires(cuda_attention_element<T> && std::same_as<std::remove_const_t<Q>, T> &&
              std::same_as<std::remove_const_t<K>, T> && std::same_as<std::remove_const_t<V>, T> &&
              !(std::is_const_v<Q> && std::is_const_v<K> && std::is_const_v<V>))
 attention_stats attention(exec::cuda const& space, tensor_view<Q, 4> q, tensor_view<K, 4> k, tensor_view<V, 4> v, tensor_view<T, 4> out,

@@ -22,6 +22,7 @@
 #include "../../core/tensor.hpp"
 #include "../../cuda/device_array.hpp"
 #include "../../exec/cuda.hpp"
+#include "../../numeric/finite.hpp"
 #include "../sanger_predictor.hpp"
 
 namespace deq {
@@ -62,9 +63,9 @@ struct predictor_score_elements {
                                           k_norms[bh * lk + j], sxy, sqrt_d);
         scores(b, h, i, j) = v;
 #if DEQ_DEVICE_PASS
-        if (!isfinite(v)) atomicMin(first_bad, static_cast<unsigned long long>(item));
+        if (!is_finite_value(v)) atomicMin(first_bad, static_cast<unsigned long long>(item));
 #else
-        if (!std::isfinite(v) && static_cast<unsigned long long>(item) < *first_bad) *first_bad = static_cast<unsigned long long>(item);
+        if (!is_finite_value(v) && static_cast<unsigned long long>(item) < *first_bad) *first_bad = static_cast<unsigned long long>(item);
 #endif
     }
 };
