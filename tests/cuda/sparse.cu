@@ -1,15 +1,20 @@
-// to_csr() / to_bit_mask() on deq::exec::cuda against the host's: the same row pointers and columns
-// (CUB's scan for the row pointers), and the mask back bit for bit (suite "gpu": needs a CUDA device).
+// to_csr() / to_bsr() / to_bit_mask() on deq::exec::cuda against the host's: the same row pointers,
+// columns and block patterns (CUB's scan for the offsets), and the mask back bit for bit (suite "gpu":
+// needs a CUDA device).
 #include <doctest/doctest.h>
 
 #include <deq/core/bit_mask.hpp>
 #include <deq/cuda/device_array.hpp>
 #include <deq/exec/cuda.hpp>
 #include <deq/exec/serial.hpp>
+#include <deq/sparse/bsr.hpp>
 #include <deq/sparse/csr.hpp>
+#include <deq/sparse/cuda/bsr.hpp>
 #include <deq/sparse/cuda/csr.hpp>
 
 #include <random>
+#include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -54,6 +59,33 @@ TEST_SUITE("gpu") {
             deq::to_bit_mask(space, dcsr, deq::bit_mask_view(back.device_data(), s.b, s.h, s.rows, s.cols));
             CHECK(deq::cuda::to_host(back) == host.words());
         }
+    }
+
+    TEST_CASE("to_bsr on exec::cuda: the host's BSR (blocks 16x16, 64x64, 32x96) for masks of any shape, and to_bit_mask gives the mask back") {
+        deq::exec::cuda const space;
+        auto check = [&](auto block, deq::index_t b, deq::index_t h, deq::index_t rows, deq::index_t cols, double density) {
+            constexpr deq::index_t br = decltype(block)::first_type::value, bc = decltype(block)::second_type::value;
+            CAPTURE(br);
+            CAPTURE(bc);
+            CAPTURE(rows);
+            CAPTURE(cols);
+            deq::bit_mask const host = random_mask(b, h, rows, cols, density, 13);
+            auto const expected = deq::to_bsr<br, bc>(deq::exec::serial{}, host.view());
+            auto const words = deq::cuda::to_device(host.words());
+            auto const dbsr = deq::to_bsr<br, bc>(space, deq::const_bit_mask_view(words.device_data(), b, h, rows, cols));
+            CHECK(deq::cuda::to_host(dbsr) == expected);
+            deq::cuda::device_array<std::uint64_t> back(static_cast<deq::index_t>(host.words().size()));
+            deq::to_bit_mask(space, dbsr, deq::bit_mask_view(back.device_data(), b, h, rows, cols));
+            CHECK(deq::cuda::to_host(back) == host.words());
+        };
+        using b16 = std::pair<std::integral_constant<deq::index_t, 16>, std::integral_constant<deq::index_t, 16>>;
+        using b64 = std::pair<std::integral_constant<deq::index_t, 64>, std::integral_constant<deq::index_t, 64>>;
+        using b32x96 = std::pair<std::integral_constant<deq::index_t, 32>, std::integral_constant<deq::index_t, 96>>;
+        check(b16{}, 2, 3, 45, 130, 0.05);
+        check(b16{}, 1, 1, 16, 16, 0.5);
+        check(b64{}, 1, 2, 200, 300, 0.01);
+        check(b32x96{}, 2, 1, 70, 250, 0.02);
+        check(b32x96{}, 1, 1, 3, 5, 0.0);
     }
 
     TEST_CASE("to_csr on exec::cuda: host memory is refused, a mask of the wrong shape is an error") {

@@ -13,8 +13,6 @@
 #error "deq/sparse/cuda/csr.hpp is CUDA C++: compile this translation unit with nvcc (link deq::cuda)"
 #endif
 
-#include <cub/device/device_scan.cuh>
-
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -27,6 +25,7 @@
 #include "../../exec/cuda.hpp"
 #include "../csr.hpp"
 #include "../detail/check.hpp"
+#include "detail/offsets.hpp"
 
 namespace deq {
 
@@ -65,24 +64,6 @@ inline csr to_host(device_csr const& m, cudaStream_t stream = nullptr) {
 
 }  // namespace cuda
 
-namespace detail {
-
-/// The exclusive prefix sum of @p count device values with cub::DeviceScan::ExclusiveSum.
-/// @param space The CUDA space.
-/// @param in    Device input.
-/// @param out   Device output.
-/// @param count Values.
-inline void cuda_exclusive_scan(exec::cuda const& space, index_t const* in, index_t* out, index_t count) {
-    std::size_t temp_bytes = 0;
-    cuda_check(cub::DeviceScan::ExclusiveSum(nullptr, temp_bytes, in, out, count, space.stream()), "cub::DeviceScan::ExclusiveSum (size)");
-    // (at least one byte: CUB reads a null temporary storage as a size query and would do nothing)
-    cuda::device_array<unsigned char> temp(static_cast<index_t>(temp_bytes > 0 ? temp_bytes : 1), space.device());
-    cuda_check(cub::DeviceScan::ExclusiveSum(temp.device_data(), temp_bytes, in, out, count, space.stream()), "cub::DeviceScan::ExclusiveSum");
-    cuda_check(cudaStreamSynchronize(space.stream()), "cudaStreamSynchronize (after cub::DeviceScan::ExclusiveSum)");
-}
-
-}  // namespace detail
-
 /// to_csr() on a GPU: the CSR form of a device bit mask, equal (after cuda::to_host) to the host to_csr()
 /// of the same mask.
 /// @param space The CUDA space.
@@ -105,9 +86,7 @@ inline cuda::device_csr to_csr(exec::cuda const& space, const_bit_mask_view mask
         cuda::require_device_memory("mask", mask.words(), 1);
         exec::parallel_for(space, n, detail::csr_count_kernel{mask, counts.device_data()});
     }
-    detail::cuda_check(cudaMemsetAsync(counts.device_data() + n, 0, sizeof(index_t), space.stream()), "cudaMemsetAsync (csr count)");
-    detail::cuda_exclusive_scan(space, counts.device_data(), out.row_ptr.device_data(), n + 1);
-    index_t const nnz = cuda::copy_element_to_host(out.row_ptr.device_data() + n);
+    index_t const nnz = detail::cuda_offsets_from_counts(space, counts.device_data(), out.row_ptr.device_data(), n);
     out.col_idx = cuda::device_array<index_t>(nnz, space.device());
     if (n > 0 && nnz > 0) {
         exec::parallel_for(space, n, detail::csr_fill_kernel{mask, out.row_ptr.device_data(), out.col_idx.device_data()});
