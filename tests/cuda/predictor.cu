@@ -65,11 +65,12 @@ void compare(deq::index_t batch, deq::index_t heads, deq::index_t lq, deq::index
 }  // namespace
 
 TEST_SUITE("gpu") {
-    TEST_CASE("predict_scores on exec::cuda: Ŝ bit-identical to the host's (float and double, 4 / 8 / 16 bits, Lq != Lk, d = 32 / 64 / 80)") {
+    TEST_CASE("predict_scores on exec::cuda: Ŝ bit-identical to the host's (float and double, 4 / 8 / 16 bits, Lq != Lk, d = 32 / 64 / 80 / 200)") {
         compare<float>(2, 3, 45, 61, 64, 4);
         compare<float>(1, 4, 33, 33, 32, 4);
         compare<float>(1, 2, 17, 29, 80, 8);
         compare<float>(1, 2, 9, 12, 64, 16);  // int16 levels
+        compare<float>(1, 1, 40, 70, 200, 4);  // the dp4a tiles over four chunks, the last one partial
         compare<double>(1, 2, 21, 19, 64, 4);
     }
 

@@ -166,7 +166,7 @@ tensor<accum_t<T>, 4> predict_scores_on_array(architecture const& arch, tensor_v
             S const qni = qn[static_cast<std::size_t>(bh * Lq + i)];
             for (index_t j = 0; j < Lk; ++j) {
                 std::int64_t const dot = r.out[static_cast<std::size_t>(i * Lk + j)];
-                scores(b, h, i, j) = static_cast<S>(dot) / sxy * (qni * kn[static_cast<std::size_t>(bh * Lk + j)]) / sqrt_d;
+                scores(b, h, i, j) = ::deq::detail::predictor_score_from_dot(static_cast<S>(dot), qni, kn[static_cast<std::size_t>(bh * Lk + j)], sxy, sqrt_d);
             }
         }
     }

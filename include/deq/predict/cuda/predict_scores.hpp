@@ -5,7 +5,8 @@
 /// (deq/predict/sanger_predictor.hpp): the rows are normalised and quantized by the host's
 /// predictor_quantize_rows functor (portable tier), and every score is predictor_score_value() of the
 /// two level rows, which uses products and IEEE quotients only, so each Ŝ is bit-identical to the host's.
-/// This first device version computes one score per thread (no tensor cores yet).
+/// With int8 levels (4 and 8 bits) the dot products run in tiles of 32 x 32 scores with __dp4a from shared
+/// memory (cuda_predictor_dp4a_tiles); with int16 levels one score per thread. No tensor cores yet.
 /// q, k and scores must be device memory; the levels and norms live in device_arrays for the call.
 #pragma once
 
@@ -14,6 +15,7 @@
 #endif
 
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/accumulator.hpp"
@@ -70,6 +72,68 @@ struct predictor_score_elements {
     }
 };
 
+/// Query and key rows per tile of cuda_predictor_dp4a_tiles (a block of 32 x 8 threads, 4 scores each).
+inline constexpr int predictor_dp4a_tile = 32;
+/// Levels per chunk of the head dimension that a tile holds in shared memory (16 words of 4 levels).
+inline constexpr int predictor_dp4a_chunk = 64;
+
+/// Four int8 levels of a row starting at level @p t, packed into one word for __dp4a (levels at or past
+/// @p dim read as 0, which adds nothing to the dot product).
+__device__ inline int predictor_pack4(std::int8_t const* row, index_t t, index_t dim) {
+    unsigned w = 0;
+    for (int u = 0; u < 4; ++u) {
+        unsigned const byte = t + u < dim ? static_cast<unsigned char>(row[t + u]) : 0u;
+        w |= byte << (8 * u);
+    }
+    return static_cast<int>(w);
+}
+
+/// The predictor's scores of int8 levels whose dot products fit int32, in tiles of 32 query x 32 key
+/// rows: the block stages the tiles' levels in shared memory, 16 words of 4 levels per row and chunk,
+/// and every thread accumulates 4 dot products with __dp4a (exact integer arithmetic, so the same
+/// integers as the host's loop), then applies predictor_score_from_dot(): the host's bits.
+/// Each block loops over the tiles in steps of the grid.
+/// @tparam S Score type.
+/// @param k_scores The element kernel's arguments (levels, norms, output, scales, first_bad).
+template <class S>
+__global__ void cuda_predictor_dp4a_tiles(predictor_score_elements<S, std::int8_t> k_scores) {
+    constexpr int tile = predictor_dp4a_tile, words = predictor_dp4a_chunk / 4;
+    __shared__ int qs[tile][words];
+    __shared__ int ks[tile][words + 1];
+    tensor_view<S, 4> const& out = k_scores.scores;
+    index_t const heads = out.extent(1), lq = out.extent(2), lk = out.extent(3), dim = k_scores.dim;
+    index_t const qt = (lq + tile - 1) / tile, kt = (lk + tile - 1) / tile;
+    index_t const tiles = out.extent(0) * heads * qt * kt;
+    int const tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y), flat = ty * tile + tx;
+    for (index_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+        index_t const bh = t / (qt * kt), rem = t - bh * (qt * kt), i0 = (rem / kt) * tile, j0 = (rem % kt) * tile;
+        int dot[4] = {0, 0, 0, 0};
+        for (index_t c = 0; c < dim; c += predictor_dp4a_chunk) {
+            __syncthreads();  // the previous chunk's reads are done
+            for (int e = flat; e < tile * words; e += tile * 8) {
+                int const r = e / words, w = e - r * words;
+                index_t const i = i0 + r, j = j0 + r;
+                qs[r][w] = i < lq ? predictor_pack4(k_scores.q_levels + (bh * lq + i) * dim, c + 4 * w, dim) : 0;
+                ks[r][w] = j < lk ? predictor_pack4(k_scores.k_levels + (bh * lk + j) * dim, c + 4 * w, dim) : 0;
+            }
+            __syncthreads();
+            for (int w = 0; w < words; ++w) {
+                int const kw = ks[tx][w];
+                for (int u = 0; u < 4; ++u) dot[u] = __dp4a(qs[ty + 8 * u][w], kw, dot[u]);
+            }
+        }
+        index_t const b = bh / heads, h = bh - b * heads, j = j0 + tx;
+        for (int u = 0; u < 4; ++u) {
+            index_t const i = i0 + ty + 8 * u;
+            if (i >= lq || j >= lk) continue;
+            S const v = predictor_score_from_dot(static_cast<S>(dot[u]), k_scores.q_norms[bh * lq + i], k_scores.k_norms[bh * lk + j], k_scores.sxy,
+                                                 k_scores.sqrt_d);
+            out(b, h, i, j) = v;
+            if (!is_finite_value(v)) atomicMin(k_scores.first_bad, static_cast<unsigned long long>((bh * lq + i) * lk + j));
+        }
+    }
+}
+
 /// Normalises and quantizes the rows of a device tensor on the device, then checks them on the host
 /// (the same messages as the host path).
 /// @tparam T     Element type.
@@ -113,10 +177,23 @@ void cuda_predict_scores_with(exec::cuda const& space, tensor_view<T const, 4> q
     index_t const count = checked_size("predicted scores", {q.extent(0), q.extent(1), q.extent(2), k.extent(2)});
     std::vector<unsigned long long> const none{~0ull};
     cuda::device_array<unsigned long long> first_bad = cuda::to_device(none, space.device(), space.stream());
-    exec::parallel_for(space, count,
-                       predictor_score_elements<S, Level>{q_levels.device_data(), k_levels.device_data(), q_norms.device_data(),
-                                                          k_norms.device_data(), scores, dim, predictor_dot_fits_int32<Level>(dim), sxy,
-                                                          static_cast<S>(std::sqrt(static_cast<double>(dim))), first_bad.device_data()});
+    predictor_score_elements<S, Level> const kernel{q_levels.device_data(), k_levels.device_data(), q_norms.device_data(),
+                                                    k_norms.device_data(), scores, dim, predictor_dot_fits_int32<Level>(dim), sxy,
+                                                    static_cast<S>(std::sqrt(static_cast<double>(dim))), first_bad.device_data()};
+    if constexpr (std::is_same_v<Level, std::int8_t>) {
+        if (kernel.fits_int32) {  // int8 levels: the dp4a tiles
+            index_t const tile = predictor_dp4a_tile;
+            index_t const tiles = q.extent(0) * q.extent(1) * ((q.extent(2) + tile - 1) / tile) * ((k.extent(2) + tile - 1) / tile);
+            unsigned const grid = static_cast<unsigned>(tiles < (index_t{1} << 30) ? tiles : (index_t{1} << 30));
+            cuda_predictor_dp4a_tiles<S><<<grid, dim3(predictor_dp4a_tile, 8), 0, space.stream()>>>(kernel);
+            cuda_check(cudaGetLastError(), "kernel launch (deq::predict_scores on exec::cuda)");
+            cuda_check(cudaStreamSynchronize(space.stream()), "cudaStreamSynchronize (after deq::predict_scores on exec::cuda)");
+        } else {
+            exec::parallel_for(space, count, kernel);
+        }
+    } else {
+        exec::parallel_for(space, count, kernel);
+    }
     unsigned long long const bad = cuda::to_host(first_bad, space.stream())[0];
     if (bad != ~0ull) {
         index_t b = 0, h = 0, i = 0, j = 0;

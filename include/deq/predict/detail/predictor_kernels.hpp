@@ -122,6 +122,21 @@ DEQ_HOST_DEVICE constexpr bool predictor_dot_fits_int32(index_t dim) {
     return qmax * qmax * dim <= std::int64_t{2147483647};
 }
 
+/// A predicted score from the exact integer dot product of its two level rows (as S): the reference
+/// formula `S(dot) / sxy * (qn · kn) / sqrt_d`, in that order (products and quotients only, so no
+/// compiler contracts them into fused operations; every backend computes it this way).
+/// @tparam S Score type.
+/// @param dot    The dot product, converted to S.
+/// @param qn     The query row's norm.
+/// @param kn     The key row's norm.
+/// @param sxy    The product of the two scales.
+/// @param sqrt_d sqrt(d) in S.
+/// @return Ŝ of the pair.
+template <class S>
+DEQ_HOST_DEVICE inline S predictor_score_from_dot(S dot, S qn, S kn, S sxy, S sqrt_d) {
+    return dot / sxy * (qn * kn) / sqrt_d;
+}
+
 /// One predicted score, the reference formula: the exact integer dot product of the two level rows,
 /// then `S(dot) / sxy * (qn · kn) / sqrt_d`, in that order (the portable tier of the host, and the
 /// CUDA backend: products and quotients only, so no compiler contracts them into fused operations).
@@ -149,7 +164,7 @@ DEQ_HOST_DEVICE inline S predictor_score_value(Level const* qr, Level const* kr,
         for (index_t t = 0; t < dim; ++t) dot += static_cast<std::int64_t>(qr[t]) * static_cast<std::int64_t>(kr[t]);
         dot_s = static_cast<S>(dot);
     }
-    return dot_s / sxy * (qn * kn) / sqrt_d;
+    return predictor_score_from_dot(dot_s, qn, kn, sxy, sqrt_d);
 }
 
 /// Rows per work item of predictor_quantize_blocks.
