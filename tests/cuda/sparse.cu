@@ -1,4 +1,4 @@
-// to_csr() / to_bsr() / to_bit_mask() on deq::exec::cuda against the host's: the same row pointers,
+// to_csr() / to_bsr() / to_pack_split() / to_bit_mask() on deq::exec::cuda against the host's: the same row pointers,
 // columns and block patterns (CUB's scan for the offsets), and the mask back bit for bit (suite "gpu":
 // needs a CUDA device).
 #include <doctest/doctest.h>
@@ -11,6 +11,8 @@
 #include <deq/sparse/csr.hpp>
 #include <deq/sparse/cuda/bsr.hpp>
 #include <deq/sparse/cuda/csr.hpp>
+#include <deq/sparse/cuda/pack_split.hpp>
+#include <deq/sparse/pack_split.hpp>
 
 #include <random>
 #include <type_traits>
@@ -86,6 +88,28 @@ TEST_SUITE("gpu") {
         check(b64{}, 1, 2, 200, 300, 0.01);
         check(b32x96{}, 2, 1, 70, 250, 0.02);
         check(b32x96{}, 1, 1, 3, 5, 0.0);
+    }
+
+    TEST_CASE("to_pack_split on exec::cuda: the host's segments, offsets and gaps (several heights, windows and slots), and the mask back") {
+        deq::exec::cuda const space;
+        struct setup {
+            deq::index_t b, h, rows, cols;
+            double density;
+            deq::pack_split_params params;
+        };
+        for (setup const s : {setup{2, 3, 70, 200, 0.1, {}}, setup{1, 2, 33, 130, 0.4, {16, 32, 4}}, setup{1, 1, 8, 64, 0.9, {8, 64, 2}},
+                              setup{1, 1, 5, 40, 0.0, {4, 16, 3}}}) {
+            CAPTURE(s.rows);
+            CAPTURE(s.params.height);
+            deq::bit_mask const host = random_mask(s.b, s.h, s.rows, s.cols, s.density, 17);
+            deq::pack_split const expected = deq::to_pack_split(deq::exec::serial{}, host.view(), s.params);
+            auto const words = deq::cuda::to_device(host.words());
+            auto const dps = deq::to_pack_split(space, deq::const_bit_mask_view(words.device_data(), s.b, s.h, s.rows, s.cols), s.params);
+            CHECK(deq::cuda::to_host(dps) == expected);
+            deq::cuda::device_array<std::uint64_t> back(static_cast<deq::index_t>(host.words().size()));
+            deq::to_bit_mask(space, dps, deq::bit_mask_view(back.device_data(), s.b, s.h, s.rows, s.cols));
+            CHECK(deq::cuda::to_host(back) == host.words());
+        }
     }
 
     TEST_CASE("to_csr on exec::cuda: host memory is refused, a mask of the wrong shape is an error") {
