@@ -1,17 +1,39 @@
-// The GPU attention of deq (deq::exec::cuda, FP32) on FlashAttention's benchmark shapes: hidden 2048,
-// heads = 2048 / d, batch = tokens / L. Times the predictor alone, dense attention, the Sanger pipeline
-// (θ), Sanger's attention step alone on its own mask, and the DEQ pipeline (adamax_nb80), each the
-// median of --repeats calls after one warm-up, and reports the effective TFLOP/s (dense count,
-// 4·B·H·L²·d), the kept density (for DEQ: the refined fraction) and the cosine of each output with the dense one.
+// The GPU attention of deq (deq::exec::cuda), in two forms.
+//
+// Synthetic (FP32, tests/cuda/run_on_gpu.sh): FlashAttention's benchmark shapes, hidden 2048, heads =
+// 2048 / d, batch = tokens / L. Times the predictor alone, dense attention, the Sanger pipeline (θ),
+// Sanger's attention step alone on its own mask, and the DEQ pipeline (adamax_nb80), each the median of
+// --repeats calls after one warm-up, and reports the effective TFLOP/s (dense count, 4·B·H·L²·d), the
+// kept density (for DEQ: the refined fraction) and the cosine of each output with the dense one.
 //
 //   attention_cuda [--lengths 512,1024,2048,4096] [--dim 64] [--hidden 2048] [--tokens 16384]
 //                  [--repeats 5] [--theta 0.02] [--dry-run]
 //
-// --dry-run prints the plan (shapes, device memory) and exits without touching a GPU.
+// On given inputs (python/deq_bench/attention_gpu.py, which times PyTorch's SDPA and FlexAttention on
+// the same inputs): q, k, v [B, H, L, d] from a safetensors file, in its dtype (F32, F16 or BF16; scores
+// in float). Modes, each timed as above:
+//   predictor     predict_scores() on float copies of q and k (4 bits, calibrated on the inputs)
+//   dense         attention()
+//   sanger        the kept mask (predict_scores + select_elements, P̂ > θ) and attention() on it; the
+//                 JSON gives the mask time and the attention time
+//   deq           the refined mask (adamax_nb80) and attention() with the predicted Ŝ elsewhere
+//   block-sparse  attention() on the Sanger mask's --block x --block tiles (every entry of a tile that
+//                 holds a kept entry), the mask FlexAttention gets
+// and writes the outputs (float32) and the tile occupancy (uint8 [B, H, L/block, L/block]) to --outputs,
+// the times and densities to --json.
+//
+//   attention_cuda --inputs FILE --json FILE --outputs FILE [--theta 0.02] [--block 128] [--repeats 5]
+//
+// --dry-run prints the plan and exits without touching a GPU (both forms).
 #include <deq/attention/cuda/attention.hpp>
 #include <deq/attention/cuda/pipelines.hpp>
 #include <deq/cuda/device_array.hpp>
 #include <deq/exec/cuda.hpp>
+#include <deq/io/json.hpp>
+#include <deq/io/safetensors.hpp>
+#include <deq/mask/cuda/select_elements.hpp>
+#include <deq/numeric/bfloat16.hpp>
+#include <deq/numeric/float16.hpp>
 #include <deq/predict/cuda/predict_scores.hpp>
 
 #include <algorithm>
@@ -19,9 +41,13 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bench_support.hpp"
@@ -33,8 +59,10 @@ using deq::index_t;
 struct options {
     std::vector<long> lengths{512, 1024, 2048, 4096};
     long dim = 64, hidden = 2048, tokens = 16384, repeats = 5;
+    long block = 128;
     double theta = 0.02;
     bool dry_run = false;
+    std::string inputs, json, outputs;
 };
 
 options parse(int argc, char** argv) {
@@ -58,6 +86,14 @@ options parse(int argc, char** argv) {
             o.tokens = deq_bench::positive(flag, value);
         } else if (flag == "--repeats") {
             o.repeats = deq_bench::positive(flag, value);
+        } else if (flag == "--block") {
+            o.block = deq_bench::positive(flag, value);
+        } else if (flag == "--inputs") {
+            o.inputs = value;
+        } else if (flag == "--json") {
+            o.json = value;
+        } else if (flag == "--outputs") {
+            o.outputs = value;
         } else if (flag == "--theta") {
             o.theta = std::stod(value);
             if (!(o.theta >= 0.0 && o.theta <= 1.0)) throw deq::invalid_argument("--theta: expected a value in [0, 1], got '" + value + "'");
@@ -66,6 +102,8 @@ options parse(int argc, char** argv) {
         }
     }
     if (o.hidden % o.dim != 0) throw deq::invalid_argument("--hidden must be a multiple of --dim");
+    if (!o.inputs.empty() && (o.json.empty() || o.outputs.empty())) throw deq::invalid_argument("--inputs needs --json and --outputs");
+    if (o.block % 64 != 0) throw deq::invalid_argument("--block must be a multiple of 64");
     return o;
 }
 
@@ -104,7 +142,144 @@ double cosine(std::vector<float> const& a, std::vector<float> const& b) {
     return ab / std::sqrt(aa * bb);
 }
 
+/// The given-inputs form with element type T (see the file documentation).
+template <class T>
+int run_inputs(options const& o, deq::io::safetensors_file const& file) {
+    // (read as float, which holds every F16 / BF16 value exactly, then converted back to T)
+    auto const fq = file.get_float<4>("q"), fk = file.get_float<4>("k"), fv = file.get_float<4>("v");
+    auto as_t = [](deq::tensor<float, 4> const& x) {
+        deq::tensor<T, 4> t({x.extent(0), x.extent(1), x.extent(2), x.extent(3)});
+        for (index_t e = 0; e < x.size(); ++e) t.data()[e] = static_cast<T>(x.data()[e]);
+        return t;
+    };
+    auto const hq = as_t(fq), hk = as_t(fk), hv = as_t(fv);
+    index_t const b = hq.extent(0), h = hq.extent(1), l = hq.extent(2), d = hq.extent(3), lk = hk.extent(2);
+    deq::predictor_config const config = deq::calibrate_predictor(fq.cview(), fk.cview(), 4);
+    deq::exec::cuda const space;
+    auto upload = [&](auto const& t) { return deq::cuda::to_device(std::vector<std::remove_cvref_t<decltype(*t.data())>>(t.data(), t.data() + t.size())); };
+    auto const dq = upload(hq), dk = upload(hk), dv = upload(hv);
+    auto const dfq = upload(fq), dfk = upload(fk);
+    deq::tensor_view<T const, 4> const vq(dq.device_data(), {b, h, l, d}), vk(dk.device_data(), {b, h, lk, d}),
+        vv(dv.device_data(), {b, h, lk, hv.extent(3)});
+    deq::tensor_view<float const, 4> const vfq(dfq.device_data(), {b, h, l, d}), vfk(dfk.device_data(), {b, h, lk, d});
+    index_t const dvx = hv.extent(3), n_out = b * h * l * dvx;
+    deq::cuda::device_array<T> out(n_out);
+    deq::tensor_view<T, 4> const vo(out.device_data(), {b, h, l, dvx});
+    deq::cuda::device_array<float> scores(b * h * l * lk);
+    deq::tensor_view<float, 4> const vs(scores.device_data(), {b, h, l, lk});
+    index_t const words = b * h * l * deq::mask_words_per_row(lk);
+    deq::cuda::device_array<std::uint64_t> kept(words), refined(words), blocks(words);
+    deq::bit_mask_view const vkept(kept.device_data(), b, h, l, lk), vref(refined.device_data(), b, h, l, lk), vblk(blocks.device_data(), b, h, l, lk);
+
+    deq::io::json doc = deq::io::json::object();
+    doc["shape"] = deq::io::json::array();
+    for (index_t e : {b, h, l, d}) doc["shape"].push_back(static_cast<double>(e));
+    deq::io::safetensors_writer w;
+    auto keep_output = [&](char const* name) {
+        std::vector<T> const host = deq::cuda::to_host(out);
+        deq::tensor<float, 4> f({b, h, l, dvx});
+        for (index_t e = 0; e < n_out; ++e) f.data()[e] = static_cast<float>(host[static_cast<std::size_t>(e)]);
+        w.add(name, f);
+    };
+    deq::io::json modes = deq::io::json::object();
+    auto record = [&](char const* name, double ms, double density) {
+        deq::io::json m = deq::io::json::object();
+        m["ms"] = ms;
+        m["density"] = density;
+        modes[name] = m;
+        std::printf("%-14s %10.3f ms  density %.4f\n", name, ms, density);
+        std::fflush(stdout);
+    };
+
+    record("predictor", median_ms(o.repeats, [&] { deq::predict_scores(space, vfq, vfk, config, vs); }), 1.0);
+    deq::attention_stats st;
+    record("dense", median_ms(o.repeats, [&] { st = deq::attention(space, vq, vk, vv, vo); }), st.density);
+    keep_output("dense");
+
+    double const t_kept = median_ms(o.repeats, [&] {
+        deq::predict_scores(space, vfq, vfk, config, vs);
+        deq::select_elements(space, deq::tensor_view<float const, 4>(vs), {}, deq::mask_rule::probability(o.theta), vkept);
+    });
+    deq::attention_options<float> sanger;
+    sanger.kept = vkept;
+    double const t_sanger = median_ms(o.repeats, [&] { st = deq::attention(space, vq, vk, vv, vo, sanger); });
+    record("sanger", t_kept + t_sanger, st.density);
+    modes["sanger"]["mask_ms"] = t_kept;
+    modes["sanger"]["attention_ms"] = t_sanger;
+    keep_output("sanger");
+
+    // the tile occupancy of the Sanger mask, and the block mask it makes
+    deq::bit_mask const host_kept = [&] {
+        deq::bit_mask m(b, h, l, lk);
+        deq::cuda::copy_to_host(kept, std::span<std::uint64_t>(m.view().words(), m.words().size()));
+        return m;
+    }();
+    // word by word (--block is a multiple of 64): a tile is occupied when a word of one of its rows is non-zero
+    index_t const qb = (l + o.block - 1) / o.block, kb = (lk + o.block - 1) / o.block, wpr = deq::mask_words_per_row(lk);
+    index_t const words_per_tile = o.block / 64;
+    deq::tensor<std::uint8_t, 4> occupancy({b, h, qb, kb});
+    for (index_t x = 0; x < b; ++x)
+        for (index_t y = 0; y < h; ++y)
+            for (index_t i = 0; i < l; ++i) {
+                std::uint64_t const* row = host_kept.view().row(x, y, i);
+                for (index_t wd = 0; wd < wpr; ++wd)
+                    if (row[wd] != 0) occupancy(x, y, i / o.block, wd / words_per_tile) = 1;
+            }
+    deq::bit_mask block_mask(b, h, l, lk);
+    for (index_t x = 0; x < b; ++x)
+        for (index_t y = 0; y < h; ++y)
+            for (index_t i = 0; i < l; ++i) {
+                std::uint64_t* row = block_mask.view().row(x, y, i);
+                for (index_t wd = 0; wd < wpr; ++wd) {
+                    if (occupancy(x, y, i / o.block, wd / words_per_tile) == 0) continue;
+                    index_t const bits_here = lk - wd * 64 < 64 ? lk - wd * 64 : 64;
+                    row[wd] = bits_here == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits_here) - 1;
+                }
+            }
+    deq::cuda::copy_to_device(std::span<std::uint64_t const>(block_mask.words()), blocks);
+    w.add("block_occupancy", occupancy);
+    deq::attention_options<float> block_sparse;
+    block_sparse.kept = vblk;
+    record("block-sparse", median_ms(o.repeats, [&] { st = deq::attention(space, vq, vk, vv, vo, block_sparse); }), st.density);
+    keep_output("block-sparse");
+
+    deq::mask_rule const adamax = deq::mask_rule::adaptive_maximum(0.8, deq::max_granularity::sequence);
+    double const t_refined = median_ms(o.repeats, [&] {
+        deq::predict_scores(space, vfq, vfk, config, vs);
+        deq::select_elements(space, deq::tensor_view<float const, 4>(vs), {}, adamax, vref);
+    });
+    deq::attention_options<float> mixed;
+    mixed.refined = vref;
+    mixed.predicted = deq::tensor_view<float const, 4>(vs);
+    double const t_deq = median_ms(o.repeats, [&] { st = deq::attention(space, vq, vk, vv, vo, mixed); });
+    record("deq", t_refined + t_deq, st.refinement_ratio);
+    modes["deq"]["mask_ms"] = t_refined;
+    modes["deq"]["attention_ms"] = t_deq;
+    keep_output("deq");
+
+    doc["modes"] = modes;
+    doc["repeats"] = static_cast<double>(o.repeats);
+    doc["theta"] = o.theta;
+    doc["block"] = static_cast<double>(o.block);
+    w.write(o.outputs);
+    std::ofstream(o.json) << doc.dump() << "\n";
+    return 0;
+}
+
 int run(options const& o) {
+    if (!o.inputs.empty()) {
+        if (o.dry_run) {
+            std::printf("dry run: would time predictor, dense, sanger (θ = %g), block-sparse (%ld x %ld tiles) and deq on %s, writing %s and %s\n",
+                        o.theta, o.block, o.block, o.inputs.c_str(), o.json.c_str(), o.outputs.c_str());
+            return 0;
+        }
+        auto const file = deq::io::safetensors_file::open(o.inputs);
+        switch (file.info("q").type) {
+            case deq::io::dtype::F16: return run_inputs<deq::float16>(o, file);
+            case deq::io::dtype::BF16: return run_inputs<deq::bfloat16>(o, file);
+            default: return run_inputs<float>(o, file);
+        }
+    }
     std::printf("%6s %5s %5s %5s  %-16s %10s %9s %8s %9s\n", "L", "B", "H", "d", "mode", "ms", "TFLOP/s", "density", "cos(dense)");
     if (o.dry_run) {
         for (long l : o.lengths) {
