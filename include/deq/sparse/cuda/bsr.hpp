@@ -119,16 +119,8 @@ cuda::device_bsr<BR, BC> to_bsr(exec::cuda const& space, const_bit_mask_view mas
 /// @throws deq::shape_error when @p out's extents differ from @p m's; deq::cuda_error when the device fails.
 template <index_t BR, index_t BC>
 void to_bit_mask(exec::cuda const& space, cuda::device_bsr<BR, BC> const& m, bit_mask_view out) {
-    if (out.batch() != m.batch || out.heads() != m.heads || out.rows() != m.rows || out.cols() != m.cols) {
-        detail::throw_shape_error(detail::concat("mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(), ", ", out.cols(),
-                                                 "], expected the bsr's [", m.batch, ", ", m.heads, ", ", m.rows, ", ", m.cols, "]"));
-    }
-    index_t const rows = m.batch * m.heads * m.rows;
-    if (rows == 0 || out.words_per_row() == 0) return;
-    cuda::require_device_memory("mask", out.words(), 1);
+    if (!detail::cuda_clear_mask_for(space, out, "bsr", m.batch, m.heads, m.rows, m.cols)) return;
     ::deq::cuda::device_scope const scope(space.device());
-    std::size_t const bytes = detail::checked_bytes("mask words", rows * out.words_per_row(), sizeof(std::uint64_t));
-    detail::cuda_check(cudaMemsetAsync(out.words(), 0, bytes, space.stream()), "cudaMemsetAsync (mask words)");
     index_t const rb = m.row_blocks() > 0 ? m.row_blocks() : 1;
     exec::parallel_for(space, m.block_row_count(),
                        detail::bsr_scatter_kernel<BR, BC>{out, rb, m.block_row_ptr.device_data(), m.block_col_idx.device_data(),

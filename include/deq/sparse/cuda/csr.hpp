@@ -100,17 +100,9 @@ inline cuda::device_csr to_csr(exec::cuda const& space, const_bit_mask_view mask
 /// @param out   The mask, of m's extents; its words are device memory.
 /// @throws deq::shape_error when @p out's extents differ from @p m's; deq::cuda_error when the device fails.
 inline void to_bit_mask(exec::cuda const& space, cuda::device_csr const& m, bit_mask_view out) {
-    if (out.batch() != m.batch || out.heads() != m.heads || out.rows() != m.rows || out.cols() != m.cols) {
-        detail::throw_shape_error(detail::concat("mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(), ", ", out.cols(),
-                                                 "], expected the csr's [", m.batch, ", ", m.heads, ", ", m.rows, ", ", m.cols, "]"));
-    }
-    index_t const n = m.row_count();
-    if (n == 0 || out.words_per_row() == 0) return;
-    cuda::require_device_memory("mask", out.words(), 1);
+    if (!detail::cuda_clear_mask_for(space, out, "csr", m.batch, m.heads, m.rows, m.cols)) return;
     ::deq::cuda::device_scope const scope(space.device());
-    std::size_t const bytes = detail::checked_bytes("mask words", n * out.words_per_row(), sizeof(std::uint64_t));
-    detail::cuda_check(cudaMemsetAsync(out.words(), 0, bytes, space.stream()), "cudaMemsetAsync (mask words)");
-    exec::parallel_for(space, n, detail::csr_scatter_kernel{out, m.row_ptr.device_data(), m.col_idx.device_data()});
+    exec::parallel_for(space, m.row_count(), detail::csr_scatter_kernel{out, m.row_ptr.device_data(), m.col_idx.device_data()});
 }
 
 }  // namespace deq

@@ -128,16 +128,8 @@ inline cuda::device_pack_split to_pack_split(exec::cuda const& space, const_bit_
 /// @param out   The mask, of m's extents; its words are device memory.
 /// @throws deq::shape_error when @p out's extents differ from @p m's; deq::cuda_error when the device fails.
 inline void to_bit_mask(exec::cuda const& space, cuda::device_pack_split const& m, bit_mask_view out) {
-    if (out.batch() != m.batch || out.heads() != m.heads || out.rows() != m.rows || out.cols() != m.cols) {
-        detail::throw_shape_error(detail::concat("mask has shape [", out.batch(), ", ", out.heads(), ", ", out.rows(), ", ", out.cols(),
-                                                 "], expected the pack_split's [", m.batch, ", ", m.heads, ", ", m.rows, ", ", m.cols, "]"));
-    }
-    index_t const rows = m.batch * m.heads * m.rows;
-    if (rows == 0 || out.words_per_row() == 0) return;
-    cuda::require_device_memory("mask", out.words(), 1);
+    if (!detail::cuda_clear_mask_for(space, out, "pack_split", m.batch, m.heads, m.rows, m.cols)) return;
     ::deq::cuda::device_scope const scope(space.device());
-    std::size_t const bytes = detail::checked_bytes("mask words", rows * out.words_per_row(), sizeof(std::uint64_t));
-    detail::cuda_check(cudaMemsetAsync(out.words(), 0, bytes, space.stream()), "cudaMemsetAsync (mask words)");
     index_t const groups = m.groups() > 0 ? m.groups() : 1;
     exec::parallel_for(space, m.group_count(),
                        detail::pack_split_scatter_kernel{out, m.params.height, m.params.pe_n, groups, static_cast<std::int32_t>(m.params.window),

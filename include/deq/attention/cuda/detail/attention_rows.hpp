@@ -59,6 +59,16 @@ __device__ inline X attention_warp_max(X x) {
     return x;
 }
 
+/// A row's record (the host reduces the statistics and checks from them).
+__device__ inline attention_row_record attention_rows_record(index_t kept_real, index_t high_real, index_t exact, int overflow) {
+    attention_row_record rec;
+    rec.kept_real = kept_real;
+    rec.high_real = high_real;
+    rec.exact_scores = exact;
+    rec.overflow = overflow;
+    return rec;
+}
+
 /// Dynamic shared memory of cuda_attention_rows, aligned for double scores.
 __device__ inline double* attention_rows_shared_memory() {
     extern __shared__ double attention_rows_shared[];
@@ -130,13 +140,7 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
                 a.out(b, h, i, t) = static_cast<T>(o);
             }
             bad = __any_sync(full, bad);
-            if (lane == 0) {
-                attention_row_record rec;
-                rec.kept_real = kept_real;
-                rec.high_real = high_real;
-                rec.overflow = bad ? attention_overflow_output : attention_overflow_none;
-                a.records[bh * lq + i] = rec;
-            }
+            if (lane == 0) a.records[bh * lq + i] = attention_rows_record(kept_real, high_real, 0, bad ? attention_overflow_output : attention_overflow_none);
             active = false;
         }
 
@@ -235,12 +239,8 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
             }
             bad = __any_sync(full, bad);
             if (lane == 0) {
-                attention_row_record rec;
-                rec.kept_real = kept_real;
-                rec.high_real = high_real;
-                rec.exact_scores = exact;
-                rec.overflow = !sum_ok ? attention_overflow_scores : (bad ? attention_overflow_output : attention_overflow_none);
-                a.records[bh * lq + i] = rec;
+                a.records[bh * lq + i] = attention_rows_record(
+                    kept_real, high_real, exact, !sum_ok ? attention_overflow_scores : (bad ? attention_overflow_output : attention_overflow_none));
             }
         }
         // the next block's rows reuse the shared memory (each warp its own rows, the block the tiles)
