@@ -115,11 +115,16 @@ attention_stats cuda_attention_compute(exec::cuda const& space, tensor_view<T co
     int optin = 0;
     cuda_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, space.device()),
                "cudaDeviceGetAttribute(cudaDevAttrMaxSharedMemoryPerBlockOptin)");
-    attention_rows_launch const launch = attention_rows_launch_shape(dim, dv, sizeof(S), static_cast<std::size_t>(optin));
+    cudaFuncAttributes kernel_attributes{};
+    cuda_check(cudaFuncGetAttributes(&kernel_attributes, cuda_attention_rows<T, S>), "cudaFuncGetAttributes (the attention kernel)");
+    // the dynamic shared memory may use what the kernel's static storage (CUB's) leaves of the opt-in limit
+    std::size_t const dynamic_limit =
+        static_cast<std::size_t>(optin) > kernel_attributes.sharedSizeBytes ? static_cast<std::size_t>(optin) - kernel_attributes.sharedSizeBytes : 0;
+    attention_rows_launch const launch = attention_rows_launch_shape(dim, dv, sizeof(S), dynamic_limit);
     if (launch.warps == 0) {
         throw_invalid_argument("q", q.shape_string(),
-                               concat("has a head dimension whose rows (d + dv = ", dim + dv, " scores) do not fit in the ", optin,
-                                      " bytes of shared memory of a block of this device"));
+                               concat("has a head dimension whose rows (d + dv = ", dim + dv, " scores) do not fit in the ", dynamic_limit,
+                                      " bytes of shared memory a block of this device has left for them"));
     }
     cuda_check(cudaFuncSetAttribute(cuda_attention_rows<T, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(launch.bytes)),
                "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize)");

@@ -10,6 +10,8 @@
 #error "deq/attention/cuda/detail/attention_rows.hpp is CUDA C++: compile this translation unit with nvcc"
 #endif
 
+#include <cub/warp/warp_reduce.cuh>
+
 #include <cmath>
 #include <cstdint>
 
@@ -42,21 +44,38 @@ struct attention_rows_args {
     bool tiles_shared;                 ///< Key / value tiles in shared memory (else read from global memory).
 };
 
-/// The sum of a value over the lanes of a warp (every lane gets it).
+/// Warps per block of cuda_attention_rows at most (attention_rows_launch_shape() chooses 8, 4, 2 or 1).
+inline constexpr int attention_rows_max_warps = 8;
+
+/// The larger of two values (the reduction operator of attention_warp_max()).
+struct attention_max_op {
+    /// @return b if b > a, else a.
+    template <class X>
+    __device__ X operator()(X a, X b) const {
+        return b > a ? b : a;
+    }
+};
+
+/// The sum of a value over the lanes of a warp, with cub::WarpReduce, broadcast from lane 0 to every lane.
+/// @param temp The warp's CUB storage (shared memory), reusable after the call.
+/// @param x    The lane's value.
+/// @return The sum, in every lane.
 template <class X>
-__device__ inline X attention_warp_sum(X x) {
-    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-    return x;
+__device__ inline X attention_warp_sum(typename cub::WarpReduce<X>::TempStorage& temp, X x) {
+    X const total = cub::WarpReduce<X>(temp).Sum(x);
+    __syncwarp();  // before the storage is reused
+    return __shfl_sync(0xffffffffu, total, 0);
 }
 
-/// The maximum of a value over the lanes of a warp (every lane gets it).
+/// The maximum of a value over the lanes of a warp, with cub::WarpReduce, broadcast to every lane.
+/// @param temp The warp's CUB storage (shared memory), reusable after the call.
+/// @param x    The lane's value.
+/// @return The maximum, in every lane.
 template <class X>
-__device__ inline X attention_warp_max(X x) {
-    for (int o = 16; o > 0; o >>= 1) {
-        X const y = __shfl_xor_sync(0xffffffffu, x, o);
-        x = y > x ? y : x;
-    }
-    return x;
+__device__ inline X attention_warp_max(typename cub::WarpReduce<X>::TempStorage& temp, X x) {
+    X const best = cub::WarpReduce<X>(temp).Reduce(x, attention_max_op{});
+    __syncwarp();  // before the storage is reused
+    return __shfl_sync(0xffffffffu, best, 0);
 }
 
 /// A row's record (the host reduces the statistics and checks from them).
@@ -85,6 +104,10 @@ template <class T, class S>
 __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
     constexpr unsigned full = 0xffffffffu;
     constexpr int tile = attention_rows_tile_keys;
+    // CUB's per-warp storage of the row reductions (counts, the query norm, scores)
+    __shared__ typename cub::WarpReduce<index_t>::TempStorage count_storage[attention_rows_max_warps];
+    __shared__ typename cub::WarpReduce<double>::TempStorage norm_storage[attention_rows_max_warps];
+    __shared__ typename cub::WarpReduce<S>::TempStorage score_storage[attention_rows_max_warps];
     index_t const heads = a.q.extent(1), lq = a.q.extent(2), dim = a.q.extent(3);
     index_t const lk = a.k.extent(2), dv = a.v.extent(3);
     int const lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
@@ -119,9 +142,9 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
                 high_real += (kj && rj) ? 1 : 0;
             }
         }
-        kept_real = attention_warp_sum(kept_real);
-        high_real = attention_warp_sum(high_real);
-        real_keys = attention_warp_sum(real_keys);
+        kept_real = attention_warp_sum(count_storage[warp], kept_real);
+        high_real = attention_warp_sum(count_storage[warp], high_real);
+        real_keys = attention_warp_sum(count_storage[warp], real_keys);
         bool const empty = kept_real == 0;
         bool active = live;  // the row runs the softmax
 
@@ -155,7 +178,7 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
             }
             for (index_t t = lane; t < dv; t += 32) acc[t] = S(0);
             may_skip = kept_row != nullptr && !empty && a.key_norm_max != nullptr;
-            if (may_skip) bound = attention_skip_bound<S>(attention_warp_sum(qn), a.key_norm_max[bh], dim);
+            if (may_skip) bound = attention_skip_bound<S>(attention_warp_sum(norm_storage[warp], qn), a.key_norm_max[bh], dim);
         }
         __syncwarp();
 
@@ -207,11 +230,11 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
             if (need_v) x = attention_penalised(x, kj, padded);
 
             // Online softmax over the tile.
-            S const tile_max = attention_warp_max(need_v ? x : -INFINITY);
+            S const tile_max = attention_warp_max(score_storage[warp], need_v ? x : -INFINITY);
             S const m_new = started && m > tile_max ? m : tile_max;
             S const scale = started ? std::exp(m - m_new) : S(0);
             S const p = need_v ? std::exp(x - m_new) : S(0);
-            l = l * scale + attention_warp_sum(p);
+            l = l * scale + attention_warp_sum(score_storage[warp], p);
             m = m_new;
             started = true;
             for (index_t t0 = 0; t0 < dv; t0 += 32) {
@@ -228,7 +251,7 @@ __global__ void cuda_attention_rows(attention_rows_args<T, S> a) {
         }
 
         if (active) {
-            exact = attention_warp_sum(exact);
+            exact = attention_warp_sum(count_storage[warp], exact);
             // Finite inputs whose scores overflow give an infinite score, then a NaN sum (as on the host).
             bool const sum_ok = l - l == S(0) && l > S(0);
             int bad = 0;
