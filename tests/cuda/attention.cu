@@ -145,26 +145,29 @@ void compare(index_t b, index_t h, index_t lq, index_t lk, index_t d, index_t dv
     CHECK(ds.refinement_ratio == hs.refinement_ratio);
 }
 
-/// The pipelines on the host and on the device: the same masks (bit for bit), statistics and outputs.
+/// The pipelines on the host and on the device: the same masks (bit for bit), statistics and outputs
+/// (within 1e-5 relative in float, one unit of the last place for 16-bit outputs).
+template <class T>
 void compare_pipelines(index_t b, index_t h, index_t l, index_t d, bool padded) {
-    std::vector<float> const q = make_values<float>(b * h * l * d, d, 7, 1.5), k = make_values<float>(b * h * l * d, d, 8, 1.5);
-    std::vector<float> const v = make_values<float>(b * h * l * d, d, 9, 1.0);
+    std::vector<T> const q = make_values<T>(b * h * l * d, d, 7, 1.5), k = make_values<T>(b * h * l * d, d, 8, 1.5);
+    std::vector<T> const v = make_values<T>(b * h * l * d, d, 9, 1.0);
     std::vector<std::uint8_t> valid(static_cast<std::size_t>(b * l), 1);
     if (padded)
         for (index_t j = l / 2; j < l; ++j) valid[static_cast<std::size_t>((b - 1) * l + j)] = 0;
-    deq::tensor_view<float const, 4> const hq(q.data(), {b, h, l, d}), hk(k.data(), {b, h, l, d}), hv(v.data(), {b, h, l, d});
+    deq::tensor_view<T const, 4> const hq(q.data(), {b, h, l, d}), hk(k.data(), {b, h, l, d}), hv(v.data(), {b, h, l, d});
     deq::key_padding const hpad = padded ? deq::key_padding{deq::tensor_view<std::uint8_t const, 2>(valid.data(), {b, l})} : deq::key_padding{};
     deq::predictor_config const config = deq::calibrate_predictor(hq, hk, 4);
 
     deq::exec::cuda const space;
     auto const dq = deq::cuda::to_device(q), dk = deq::cuda::to_device(k), dvv = deq::cuda::to_device(v);
     auto const dvalid = deq::cuda::to_device(valid);
-    deq::tensor_view<float const, 4> const vq(dq.device_data(), {b, h, l, d}), vk(dk.device_data(), {b, h, l, d}), vv(dvv.device_data(), {b, h, l, d});
+    deq::tensor_view<T const, 4> const vq(dq.device_data(), {b, h, l, d}), vk(dk.device_data(), {b, h, l, d}), vv(dvv.device_data(), {b, h, l, d});
     deq::key_padding const dpad = padded ? deq::key_padding{deq::tensor_view<std::uint8_t const, 2>(dvalid.device_data(), {b, l})} : deq::key_padding{};
-    deq::cuda::device_array<float> dout(b * h * l * d);
-    deq::tensor_view<float, 4> const vo(dout.device_data(), {b, h, l, d});
-    std::vector<float> expected(static_cast<std::size_t>(b * h * l * d));
-    deq::tensor_view<float, 4> const ho(expected.data(), {b, h, l, d});
+    deq::cuda::device_array<T> dout(b * h * l * d);
+    deq::tensor_view<T, 4> const vo(dout.device_data(), {b, h, l, d});
+    std::vector<T> expected(static_cast<std::size_t>(b * h * l * d));
+    deq::tensor_view<T, 4> const ho(expected.data(), {b, h, l, d});
+    double const tolerance = sizeof(T) >= 4 ? 1e-5 : (std::is_same_v<T, deq::bfloat16> ? 1.0 / 128 : 1.0 / 1024);
 
     auto check = [&](char const* what, deq::attention_stats const& hs, deq::attention_stats const& ds, deq::pipeline_masks const& hm,
                      deq::pipeline_masks const& dm) {
@@ -175,11 +178,13 @@ void compare_pipelines(index_t b, index_t h, index_t l, index_t d, bool padded) 
         CHECK(ds.refined_pairs == hs.refined_pairs);
         CHECK(ds.empty_rows == hs.empty_rows);
         CHECK(ds.density == hs.density);
-        std::vector<float> const got = deq::cuda::to_host(dout);
+        std::vector<T> const got = deq::cuda::to_host(dout);
         double worst = 0;
-        for (std::size_t e = 0; e < got.size(); ++e)
-            worst = std::max(worst, std::abs(static_cast<double>(got[e]) - expected[e]) / (std::abs(static_cast<double>(expected[e])) + 1e-2));
-        CHECK(worst <= 1e-5);
+        for (std::size_t e = 0; e < got.size(); ++e) {
+            double const g = static_cast<double>(got[e]), x = static_cast<double>(expected[e]);
+            worst = std::max(worst, std::abs(g - x) / (std::abs(x) + 1e-2));
+        }
+        CHECK(worst <= tolerance);
     };
     deq::mask_rule const refine = deq::mask_rule::adaptive_maximum(0.8, deq::max_granularity::sequence);
     for (double theta : {0.02, 0.002}) {
@@ -207,9 +212,11 @@ void compare_pipelines(index_t b, index_t h, index_t l, index_t d, bool padded) 
 }  // namespace
 
 TEST_SUITE("gpu") {
-    TEST_CASE("pipelines on exec::cuda: Sanger (θ = 0.02, 0.002), DEQ (adamax_nb80) and three-level give the host's masks and outputs") {
-        compare_pipelines(2, 3, 64, 64, true);
-        compare_pipelines(1, 4, 97, 32, false);
+    TEST_CASE("pipelines on exec::cuda: Sanger (θ = 0.02, 0.002), DEQ (adamax_nb80) and three-level give the host's masks and outputs (float, float16, bfloat16)") {
+        compare_pipelines<float>(2, 3, 64, 64, true);
+        compare_pipelines<float>(1, 4, 97, 32, false);
+        compare_pipelines<deq::float16>(2, 3, 64, 64, true);
+        compare_pipelines<deq::bfloat16>(1, 4, 97, 32, true);
     }
 
     TEST_CASE("attention on exec::cuda: dense and padded, float and double, d = 32 / 64 / 80 / 128, dv != d, Lq != Lk") {

@@ -6,6 +6,8 @@
 #include <deq/exec/cuda.hpp>
 #include <deq/exec/serial.hpp>
 #include <deq/predict/cuda/predict_scores.hpp>
+#include <deq/numeric/bfloat16.hpp>
+#include <deq/numeric/float16.hpp>
 #include <deq/predict/sanger_predictor.hpp>
 
 #include <cmath>
@@ -65,13 +67,15 @@ void compare(deq::index_t batch, deq::index_t heads, deq::index_t lq, deq::index
 }  // namespace
 
 TEST_SUITE("gpu") {
-    TEST_CASE("predict_scores on exec::cuda: Ŝ bit-identical to the host's (float and double, 4 / 8 / 16 bits, Lq != Lk, d = 32 / 64 / 80 / 200)") {
+    TEST_CASE("predict_scores on exec::cuda: Ŝ bit-identical to the host's (float, double, float16, bfloat16; 4 / 8 / 16 bits, Lq != Lk, d = 32 / 64 / 80 / 200)") {
         compare<float>(2, 3, 45, 61, 64, 4);
         compare<float>(1, 4, 33, 33, 32, 4);
         compare<float>(1, 2, 17, 29, 80, 8);
         compare<float>(1, 2, 9, 12, 64, 16);  // int16 levels
         compare<float>(1, 1, 40, 70, 200, 4);  // the dp4a tiles over four chunks, the last one partial
         compare<double>(1, 2, 21, 19, 64, 4);
+        compare<deq::float16>(1, 2, 33, 47, 64, 4);  // 16-bit inputs, float scores
+        compare<deq::bfloat16>(1, 2, 33, 47, 64, 4);
     }
 
     TEST_CASE("predict_scores on exec::cuda: bad input is rejected with the host's messages, and host memory is refused") {

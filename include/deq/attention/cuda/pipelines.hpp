@@ -8,7 +8,7 @@
 /// one, then attention() (deq/attention/cuda/attention.hpp). The masks are therefore bit-identical to the
 /// host's, and the outputs agree to rounding (1e-5 relative). Unlike the host pipelines, which select
 /// from tiles of Ŝ, this first device version materialises Ŝ [B, H, Lq, Lk] in device memory for the call.
-/// Float inputs (the device mask rules run on float scores).
+/// Float, float16 and bfloat16 inputs (scores in float: the device mask rules run on float scores).
 #pragma once
 
 #if !defined(__CUDACC__)
@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <span>
 #include <utility>
 
@@ -31,6 +32,8 @@
 #include "../../mask/cuda/select_elements.hpp"
 #include "../../mask/mask_rule.hpp"
 #include "../../mask/select.hpp"
+#include "../../numeric/bfloat16.hpp"
+#include "../../numeric/float16.hpp"
 #include "../../predict/cuda/predict_scores.hpp"
 #include "../../predict/sanger_predictor.hpp"
 #include "../options.hpp"
@@ -63,6 +66,7 @@ struct cuda_mask {
 };
 
 /// The device pipeline: Ŝ, the masks, then attention (arguments validated by the caller).
+/// @tparam T A cuda_pipeline_element.
 /// @param space   The CUDA space.
 /// @param q       Queries, device memory.
 /// @param k       Keys, device memory.
@@ -74,10 +78,10 @@ struct cuda_mask {
 /// @param options Padding and empty-row policy.
 /// @param masks   If not null, receives host copies of the masks.
 /// @return The statistics.
-inline attention_stats cuda_pipeline_run(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                         tensor_view<float const, 4> v, tensor_view<float, 4> out, predictor_config const& config,
-                                         mask_rule const* prune, mask_rule const* refine, attention_options<float> options,
-                                         pipeline_masks* masks) {
+template <class T>
+attention_stats cuda_pipeline_run(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k, tensor_view<T const, 4> v,
+                                  tensor_view<T, 4> out, predictor_config const& config, mask_rule const* prune, mask_rule const* refine,
+                                  attention_options<float> options, pipeline_masks* masks) {
     index_t const batch = q.extent(0), heads = q.extent(1), lq = q.extent(2), lk = k.extent(2);
     ::deq::cuda::device_scope const scope(space.device());
     cuda::device_array<float> scores(checked_size("the predicted scores [B, H, Lq, Lk] of a pipeline", {batch, heads, lq, lk}),
@@ -108,7 +112,13 @@ inline attention_stats cuda_pipeline_run(exec::cuda const& space, tensor_view<fl
 
 }  // namespace detail
 
+/// Element types of the pipelines on a GPU: float, float16 and bfloat16 (scores in float).
+/// @tparam T Candidate element type.
+template <class T>
+concept cuda_pipeline_element = std::is_same_v<T, float> || std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>;
+
 /// sanger_attention() on a GPU with any pruning rule (see the host version).
+/// @tparam T Element type (a cuda_pipeline_element).
 /// @param space      The CUDA space.
 /// @param q          Queries, device memory.
 /// @param k          Keys, device memory.
@@ -121,11 +131,12 @@ inline attention_stats cuda_pipeline_run(exec::cuda const& space, tensor_view<fl
 /// @param masks      If not null, receives a host copy of the kept mask.
 /// @return The statistics.
 /// @throws As the host version; deq::invalid_argument for host memory; deq::cuda_error when the device fails.
-inline attention_stats sanger_attention(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                        tensor_view<float const, 4> v, tensor_view<float, 4> out, predictor_config const& config,
+template <cuda_pipeline_element T>
+attention_stats sanger_attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                 tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
                                         mask_rule const& prune, key_padding padding = {},
                                         empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
-    detail::pipeline_precheck<float, float>(q, k, v, out, padding);
+    detail::pipeline_precheck<T, float>(q, k, v, out, padding);
     prune.validate();
     config.validate();
     attention_options<float> options;
@@ -135,6 +146,7 @@ inline attention_stats sanger_attention(exec::cuda const& space, tensor_view<flo
 }
 
 /// sanger_attention() on a GPU with the probability rule `P̂ > θ` (see the host version).
+/// @tparam T Element type (a cuda_pipeline_element).
 /// @param space      The CUDA space.
 /// @param q          Queries [B, H, Lq, d], device memory.
 /// @param k          Keys [B, H, Lk, d], device memory.
@@ -147,14 +159,16 @@ inline attention_stats sanger_attention(exec::cuda const& space, tensor_view<flo
 /// @param masks      If not null, receives a host copy of the kept mask.
 /// @return The statistics.
 /// @throws As the host version; deq::invalid_argument for host memory; deq::cuda_error when the device fails.
-inline attention_stats sanger_attention(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                        tensor_view<float const, 4> v, tensor_view<float, 4> out, predictor_config const& config,
+template <cuda_pipeline_element T>
+attention_stats sanger_attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                 tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
                                         double theta, key_padding padding = {},
                                         empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
     return sanger_attention(space, q, k, v, out, config, mask_rule::probability(theta), padding, empty_rows, masks);
 }
 
 /// deq_attention() on a GPU: DEQ's element-wise mixed precision (see the host version).
+/// @tparam T Element type (a cuda_pipeline_element).
 /// @param space   The CUDA space.
 /// @param q       Queries, device memory.
 /// @param k       Keys, device memory.
@@ -166,10 +180,11 @@ inline attention_stats sanger_attention(exec::cuda const& space, tensor_view<flo
 /// @param masks   If not null, receives a host copy of the refined mask.
 /// @return The statistics.
 /// @throws As the host version; deq::invalid_argument for host memory; deq::cuda_error when the device fails.
-inline attention_stats deq_attention(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                     tensor_view<float const, 4> v, tensor_view<float, 4> out, predictor_config const& config,
+template <cuda_pipeline_element T>
+attention_stats deq_attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                     tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
                                      mask_rule const& refine, key_padding padding = {}, pipeline_masks* masks = nullptr) {
-    detail::pipeline_precheck<float, float>(q, k, v, out, padding);
+    detail::pipeline_precheck<T, float>(q, k, v, out, padding);
     refine.validate();
     config.validate();
     attention_options<float> options;
@@ -178,6 +193,7 @@ inline attention_stats deq_attention(exec::cuda const& space, tensor_view<float 
 }
 
 /// three_level_attention() on a GPU (see the host version).
+/// @tparam T Element type (a cuda_pipeline_element).
 /// @param space      The CUDA space.
 /// @param q          Queries, device memory.
 /// @param k          Keys, device memory.
@@ -191,11 +207,12 @@ inline attention_stats deq_attention(exec::cuda const& space, tensor_view<float 
 /// @param masks      If not null, receives host copies of the kept and refined masks.
 /// @return The statistics.
 /// @throws As the host version; deq::invalid_argument for host memory; deq::cuda_error when the device fails.
-inline attention_stats three_level_attention(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                             tensor_view<float const, 4> v, tensor_view<float, 4> out, predictor_config const& config,
+template <cuda_pipeline_element T>
+attention_stats three_level_attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                             tensor_view<T const, 4> v, tensor_view<T, 4> out, predictor_config const& config,
                                              mask_rule const& prune, mask_rule const& refine, key_padding padding = {},
                                              empty_row_policy empty_rows = empty_row_policy::reference, pipeline_masks* masks = nullptr) {
-    detail::pipeline_precheck<float, float>(q, k, v, out, padding);
+    detail::pipeline_precheck<T, float>(q, k, v, out, padding);
     prune.validate();
     refine.validate();
     config.validate();
@@ -206,6 +223,7 @@ inline attention_stats three_level_attention(exec::cuda const& space, tensor_vie
 }
 
 /// static_sparse_attention() on a GPU: exact scores with -10000 outside @p pattern (see the host version).
+/// @tparam T Element type (a cuda_pipeline_element).
 /// @param space      The CUDA space.
 /// @param q          Queries, device memory.
 /// @param k          Keys, device memory.
@@ -216,8 +234,9 @@ inline attention_stats three_level_attention(exec::cuda const& space, tensor_vie
 /// @param empty_rows Policy for rows with no kept real key.
 /// @return The statistics.
 /// @throws As the host version; deq::invalid_argument for host memory; deq::cuda_error when the device fails.
-inline attention_stats static_sparse_attention(exec::cuda const& space, tensor_view<float const, 4> q, tensor_view<float const, 4> k,
-                                               tensor_view<float const, 4> v, tensor_view<float, 4> out, const_bit_mask_view pattern,
+template <cuda_pipeline_element T>
+attention_stats static_sparse_attention(exec::cuda const& space, tensor_view<T const, 4> q, tensor_view<T const, 4> k,
+                                               tensor_view<T const, 4> v, tensor_view<T, 4> out, const_bit_mask_view pattern,
                                                key_padding padding = {}, empty_row_policy empty_rows = empty_row_policy::reference) {
     if (pattern.empty()) detail::throw_invalid_argument("pattern", "<empty>", "must be a mask (use attention() for dense)");
     attention_options<float> options;
