@@ -71,6 +71,31 @@ struct attention_finite_rows {
     }
 };
 
+/// Kernel: the largest sum of squares of the keys of each (b, h), in double, as the host's
+/// attention_key_norm_kernel computes each one (attention_bound_sum_squares), one work item per key; the
+/// maximum by atomicMax on the bits (non-negative doubles order as their bits). @p best must start at 0.
+/// @tparam T Element type.
+/// @tparam S Score type.
+template <class T, class S>
+struct cuda_key_sum_squares_max {
+    tensor_view<T const, 4> k;  ///< Keys [B, H, Lk, d] (device memory).
+    double* best;               ///< Output [B * H]: the largest sum of squares.
+
+    __device__ void operator()(index_t item) const {
+        index_t const lk = k.extent(2), bh = item / lk, j = item - bh * lk;
+        index_t const b = bh / k.extent(1), h = bh - b * k.extent(1);
+        double const sum = attention_bound_sum_squares(k.extent(3), [&](index_t t) { return static_cast<double>(static_cast<S>(k(b, h, j, t))); });
+        atomicMax(reinterpret_cast<unsigned long long*>(best + bh), static_cast<unsigned long long>(__double_as_longlong(sum)));
+    }
+};
+
+/// Kernel: x[i] = sqrt(x[i]) (the key norms from their largest sums of squares, as on the host).
+struct cuda_sqrt_in_place {
+    double* x;  ///< Values (device memory).
+
+    __device__ void operator()(index_t i) const { x[i] = sqrt(x[i]); }
+};
+
 /// The host's check of finite values (attention_check_finite()) on a device tensor: the same message
 /// for the same first element.
 /// @tparam S Score type.
@@ -108,8 +133,12 @@ attention_stats cuda_attention_compute(exec::cuda const& space, tensor_view<T co
     }
     cuda::device_array<double> key_norms;
     if (options.skip_pruned && !options.kept.empty()) {
+        // one thread per key (the host's functor loops over a head's keys in one work item)
         key_norms = cuda::device_array<double>(batch * heads, space.device());
-        exec::parallel_for(space, batch * heads, attention_key_norm_kernel<T, S>{k, key_norms.device_data()});
+        cuda_check(cudaMemsetAsync(key_norms.device_data(), 0, static_cast<std::size_t>(batch * heads) * sizeof(double), space.stream()),
+                   "cudaMemsetAsync (key norms)");
+        exec::parallel_for(space, checked_size("attention keys", {batch, heads, lk}), cuda_key_sum_squares_max<T, S>{k, key_norms.device_data()});
+        exec::parallel_for(space, batch * heads, cuda_sqrt_in_place{key_norms.device_data()});
     }
 
     int optin = 0;
